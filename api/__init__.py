@@ -1,0 +1,1 @@
+"""The crlm-kg HTTP service (FastAPI): SPARQL endpoint, evidence API, browsing."""

@@ -1,0 +1,189 @@
+"""The ``crlm-kg`` command line.
+
+Every subcommand prints a clear message and exits non-zero on bad input; no
+traceback reaches the user (``CRLM_KG_DEBUG=1`` shows one for developers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .graphs import DataFileError
+
+    try:
+        from api.app import create_app
+
+        app = create_app()
+    except DataFileError as exc:
+        print(f"crlm-kg serve: refusing to start, broken data file: {exc}", file=sys.stderr)
+        return 1
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from . import ontology
+
+    owl = ontology.write_owl()
+    print(f"wrote {owl}")
+    try:
+        docs = ontology.write_docs()
+        print(f"wrote {docs}")
+    except Exception as exc:  # documentation is a convenience; the build must not fail on it
+        print(f"warning: ontology documentation not generated: {exc}", file=sys.stderr)
+    return 0
+
+
+def _print_gate(result) -> None:
+    mark = "SKIP" if result.skipped else ("PASS" if result.ok else "FAIL")
+    print(f"[{mark}] {result.name}: {result.summary}")
+    for problem in result.problems[:50]:
+        print(f"       - {problem}")
+    if len(result.problems) > 50:
+        print(f"       … and {len(result.problems) - 50} more")
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from . import checks
+
+    results = checks.all_gates()
+    for result in results:
+        _print_gate(result)
+    failed = [r for r in results if not r.ok and not r.skipped]
+    print(f"{len(results) - len(failed)} of {len(results)} gates passed" + (f"; failed: {', '.join(r.name for r in failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from . import curation
+    from .store import EmbeddedStore
+
+    stats = curation.statistics(EmbeddedStore.from_repository())
+    if args.format == "json":
+        print(json.dumps(stats, indent=2))
+    else:
+        for key, value in stats.items():
+            print(f"{key:>32}: {value}")
+    return 0
+
+
+def _read_input(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from . import patients
+
+    try:
+        data = _read_input(args.file)
+    except OSError as exc:
+        print(f"crlm-kg validate: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    report = patients.validate_document(data, filename=args.file)
+    if args.format == "json":
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(report.to_text())
+    return 0 if report.conforms else 1
+
+
+def _cmd_evidence(args: argparse.Namespace) -> int:
+    from . import evidence, patients
+    from .store import open_store
+
+    try:
+        data = _read_input(args.file)
+    except OSError as exc:
+        print(f"crlm-kg evidence: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    report, records = patients.parse_and_validate(data, filename=args.file)
+    if not report.conforms:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        return 1
+    lookup = evidence.EvidenceLookup(open_store())
+    results = [lookup.evaluate(record) for record in records]
+    print(json.dumps(results[0] if len(results) == 1 else results, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    from . import queries
+    from .store import open_store
+
+    library = queries.QueryLibrary.load()
+    if args.name in (None, "list"):
+        for q in library.all():
+            print(f"{q.name:40} {q.title}")
+        return 0
+    try:
+        params = queries.parse_cli_params(args.param or [])
+        columns, rows = library.run(open_store(), args.name, params)
+    except queries.QueryParameterError as exc:
+        print(f"crlm-kg query: {exc}", file=sys.stderr)
+        return 1
+    print(queries.format_table(columns, rows, args.format))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crlm-kg", description="Knowledge graph of the clinical evidence for colorectal liver metastases.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the API and SPARQL endpoint on the embedded store")
+    p.add_argument("--host", default=os.environ.get("CRLM_KG_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("CRLM_KG_PORT", "8000")))
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("build", help="generate the RDF/XML copy and the HTML documentation of the ontology")
+    p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("check", help="run every quality gate (ontology, evidence shapes, patient shapes, SPARQL protocol)")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("stats", help="count studies, arms, figures, criteria and statements, and the provenance share")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=_cmd_stats)
+
+    p = sub.add_parser("validate", help="validate patient records (JSON, JSON-LD or Turtle; one or a list)")
+    p.add_argument("file", help="path, or - for standard input")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("evidence", help="the evidence that applies to a patient record")
+    p.add_argument("file", help="path, or - for standard input")
+    p.set_defaults(func=_cmd_evidence)
+
+    p = sub.add_parser("query", help="run a named SPARQL query from queries/ (no name: list them)")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--param", "-p", action="append", metavar="KEY=VALUE")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=_cmd_query)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("CRLM_KG_DEBUG"):
+            raise
+        print(f"crlm-kg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Quality of the curated evidence: counts, SHACL shapes, and quotes checked against the seeds.
+
+The quote check is what makes provenance trustworthy: every ``crlm:sourceQuote``
+must occur in the document it cites (pieces separated by "…" each occur), and
+every number of a figure must be written in its quote. A figure whose value
+cannot be found in its own quote is reported, not silently accepted.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from . import paths
+from .ontology import GateResult
+from .store import EmbeddedStore, Store
+
+SHAPES = paths.VALIDATION_DIR / "evidence-shapes.ttl"
+REFERENCES = paths.SEEDS_DIR.parent / "references.md"
+
+COUNT_QUERIES = {
+    "studies": "SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE { ?x a/rdfs:subClassOf* crlm:Study }",
+    "arms": "SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE { ?x a crlm:StudyArm }",
+    "outcome values": "SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE { ?x a crlm:OutcomeMeasurement }",
+    "comparisons": "SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE { ?x a/rdfs:subClassOf* crlm:Comparison }",
+    "criteria": "SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE { ?x a/rdfs:subClassOf* crlm:EligibilityCriterion }",
+    "evaluable criteria": "SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE { ?x a/rdfs:subClassOf* crlm:EligibilityCriterion ; crlm:characteristic ?c }",
+    "statements": "SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE { ?x a/rdfs:subClassOf* crlm:EvidenceStatement }",
+    "recommendations": "SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE { ?x a/rdfs:subClassOf* crlm:Recommendation }",
+    "conflict links": "SELECT (COUNT(*) AS ?n) WHERE { ?a crlm:conflictsWith ?b FILTER(STR(?a) < STR(?b)) }",
+    "publications": "SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE { ?x a/rdfs:subClassOf* crlm:Publication FILTER NOT EXISTS { ?x a crlm:SourceDocument } }",
+}
+
+FIGURES = """
+SELECT ?x ?doc ?quote WHERE {
+    { ?x a crlm:OutcomeMeasurement } UNION { ?x a/rdfs:subClassOf* crlm:Comparison }
+    OPTIONAL { ?x crlm:sourceDocument ?doc }
+    OPTIONAL { ?x crlm:sourceQuote ?quote }
+}"""
+
+
+def statistics(store: Store) -> dict[str, object]:
+    stats: dict[str, object] = {}
+    for name, query in COUNT_QUERIES.items():
+        rows = store.select(query)
+        stats[name] = int(rows[0]["n"]) if rows else 0
+    figures: dict[str, bool] = {}
+    for row in store.select(FIGURES):
+        key = str(row["x"])
+        figures[key] = figures.get(key, False) or ("doc" in row and "quote" in row)
+    with_provenance = sum(figures.values())
+    stats["figures"] = len(figures)
+    stats["figures with provenance"] = with_provenance
+    stats["provenance share"] = f"{(100.0 * with_provenance / len(figures)) if figures else 100.0:.1f} %"
+    per_seed = store.select(
+        """SELECT ?doc (COUNT(DISTINCT ?x) AS ?n) WHERE {
+               { ?x a crlm:OutcomeMeasurement } UNION { ?x a/rdfs:subClassOf* crlm:Comparison }
+               ?x crlm:sourceDocument ?doc } GROUP BY ?doc ORDER BY ?doc"""
+    )
+    for row in per_seed:
+        stats[f"figures from {str(row['doc']).rsplit('/', 1)[-1]}"] = int(row["n"])
+    return stats
+
+
+def shacl_report(graph=None) -> tuple[bool, list[str]]:
+    """Validate ontology + evidence against validation/evidence-shapes.ttl with pyshacl."""
+    import pyshacl
+    import rdflib
+
+    from .graphs import all_quads, to_rdflib
+
+    data = graph if graph is not None else to_rdflib(all_quads())
+    shapes = rdflib.Graph().parse(SHAPES, format="turtle")
+    conforms, results, _ = pyshacl.validate(data, shacl_graph=shapes, inference="none", advanced=True, allow_warnings=True)
+    problems = []
+    sh = rdflib.Namespace("http://www.w3.org/ns/shacl#")
+    for result in results.subjects(rdflib.RDF.type, sh.ValidationResult):
+        focus = results.value(result, sh.focusNode)
+        message = results.value(result, sh.resultMessage)
+        problems.append(f"{_short(focus)}: {message}")
+    return bool(conforms), sorted(set(problems))
+
+
+def _short(node) -> str:
+    text = str(node)
+    for prefix, iri in (("crlmd:", paths.CRLMD), ("crlm:", paths.CRLM)):
+        if text.startswith(iri):
+            return prefix + text[len(iri):]
+    return text
+
+
+_TAGS = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Whitespace, HTML tags, markdown emphasis, escapes and typographic variants folded away."""
+    text = html.unescape(_TAGS.sub(" ", text))
+    text = text.replace("*", "").replace("\\", "").replace("\u2009", " ").replace("\u00a0", " ")
+    for a, b in (("\u2013", "-"), ("\u2014", "-"), ("\u2212", "-"), ("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"')):
+        text = text.replace(a, b)
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+@lru_cache(maxsize=None)
+def document_text(file_name: str) -> str | None:
+    for candidate in (paths.SEEDS_DIR / file_name, REFERENCES if file_name == "references.md" else None):
+        if candidate is not None and candidate.exists():
+            return normalise(candidate.read_text(encoding="utf-8"))
+    return None
+
+
+QUOTED_NODES = """
+SELECT ?x ?file ?quote WHERE {
+    ?x crlm:sourceQuote ?quote ; crlm:sourceDocument ?doc .
+    ?doc crlm:fileName ?file .
+}"""
+
+FIGURE_NUMBERS = """
+SELECT ?x ?p ?v WHERE {
+    { ?x a crlm:OutcomeMeasurement } UNION { ?x a/rdfs:subClassOf* crlm:Comparison }
+    VALUES ?p { crlm:value crlm:ciLower crlm:ciUpper crlm:pValue }
+    ?x ?p ?v .
+}"""
+
+
+def number_forms(lexical: str) -> set[str]:
+    """The ways a stated number can be written: 0.058 as '.058', 42.0 as '42'."""
+    forms = {lexical}
+    if lexical.startswith("0."):
+        forms.add(lexical[1:])
+    if lexical.startswith("-"):
+        forms.add("\u2212" + lexical[1:])
+    if "." in lexical:
+        trimmed = lexical.rstrip("0").rstrip(".")
+        forms.add(trimmed)
+        if trimmed.startswith("0."):
+            forms.add(trimmed[1:])
+    return forms
+
+
+def quote_problems(store: EmbeddedStore) -> tuple[int, list[str]]:
+    """Check every quote against the documents its node cites; every figure's numbers against its quotes."""
+    quotes: dict[str, list[tuple[str, str]]] = {}
+    for row in store.select(QUOTED_NODES):
+        quotes.setdefault(str(row["x"]), []).append((row["file"], row["quote"]))
+    problems: list[str] = []
+    checked = 0
+    for node, entries in quotes.items():
+        files = {f for f, _ in entries}
+        texts = [t for t in (document_text(f) for f in files) if t is not None]
+        if not texts:
+            continue
+        for quote in {q for _, q in entries}:
+            checked += 1
+            pieces = [normalise(p) for p in re.split(r"…|\.\.\.", quote) if normalise(p)]
+            missing = [p for p in pieces if not any(p in t for t in texts)]
+            if missing:
+                problems.append(f"{_short(node)}: quote not found in {', '.join(sorted(files))}: {missing[0][:90]!r}")
+    # numbers: the lexical form as written in the Turtle file must be in one of the node's quotes
+    lexical = _figure_lexicals(store)
+    for node, prop, value in lexical:
+        node_quotes = [normalise(q) for _, q in quotes.get(node, [])]
+        if not node_quotes:
+            continue
+        forms = number_forms(value)
+        if not any(_contains_number(q, f) for q in node_quotes for f in forms):
+            problems.append(f"{_short(node)}: {prop} {value} is not written in its source quote")
+    return checked, problems
+
+
+def _contains_number(text: str, number: str) -> bool:
+    return re.search(r"(?<![0-9.])" + re.escape(number.lower()) + r"(?![0-9])", text) is not None
+
+
+def _figure_lexicals(store: EmbeddedStore) -> list[tuple[str, str, str]]:
+    import pyoxigraph as ox
+
+    result = []
+    solutions = store.store.query(
+        "PREFIX crlm: <%s> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> %s" % (paths.CRLM, FIGURE_NUMBERS),
+        use_default_graph_as_union=True,
+    )
+    for s in solutions:
+        literal = s["v"]
+        if isinstance(literal, ox.Literal):
+            result.append((s["x"].value, s["p"].value.rsplit("#", 1)[-1], literal.value))
+    return result
+
+
+def evidence_gates() -> list[GateResult]:
+    from .graphs import all_quads, to_rdflib
+
+    quads = all_quads()
+    store = EmbeddedStore(quads)
+    stats = statistics(store)
+    results = [GateResult("evidence statistics", stats["provenance share"] == "100.0 %",
+                          ", ".join(f"{k} {v}" for k, v in stats.items() if not k.startswith("figures from")))]
+    conforms, problems = shacl_report(to_rdflib(quads))
+    results.append(GateResult("evidence shapes (SHACL)", conforms, f"{len(problems)} violations", problems))
+    if not paths.SEEDS_DIR.exists():
+        results.append(GateResult("quotes match seeds", False, f"skipped: seeds not found at {paths.SEEDS_DIR}", skipped=True))
+    else:
+        checked, quote_issues = quote_problems(store)
+        results.append(GateResult("quotes match seeds", not quote_issues, f"{checked} quotes checked, {len(quote_issues)} problems", quote_issues))
+    return results

@@ -1,0 +1,67 @@
+"""Reading the repository's RDF files into quads, with errors that name file and line.
+
+Everything that loads the ontology or the evidence goes through here, so a
+broken file is reported the same way by ``crlm-kg check``, by the tests and
+by ``crlm-kg serve`` (which refuses to start on a partial graph).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import pyoxigraph as ox
+
+from . import paths
+
+
+class DataFileError(Exception):
+    """A repository file that cannot be loaded; the message names file and line."""
+
+    def __init__(self, path: Path, message: str, line: int | None = None):
+        self.path = Path(path)
+        self.line = line
+        where = f"{self.path}" + (f", line {line}" if line else "")
+        super().__init__(f"{where}: {message}")
+
+
+def parse_turtle(path: Path, graph: str) -> list[ox.Quad]:
+    """Parse one Turtle file into quads of the named graph ``graph``."""
+    target = ox.NamedNode(graph)
+    try:
+        return [
+            ox.Quad(t.subject, t.predicate, t.object, target)
+            for t in ox.parse(path=str(path), format=ox.RdfFormat.TURTLE)
+        ]
+    except SyntaxError as exc:
+        raise DataFileError(path, str(exc.msg if hasattr(exc, "msg") else exc), exc.lineno) from None
+    except OSError as exc:
+        raise DataFileError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def ontology_quads() -> list[ox.Quad]:
+    return parse_turtle(paths.ONTOLOGY_TTL, paths.GRAPH_ONTOLOGY)
+
+
+def evidence_quads(files: Iterable[Path] | None = None) -> list[ox.Quad]:
+    quads: list[ox.Quad] = []
+    for path in files if files is not None else paths.evidence_files():
+        quads.extend(parse_turtle(path, paths.GRAPH_EVIDENCE))
+    return quads
+
+
+def all_quads() -> list[ox.Quad]:
+    """The ontology and the curated evidence, each in its own named graph."""
+    return ontology_quads() + evidence_quads()
+
+
+def to_rdflib(quads: Iterable[ox.Quad]):
+    """The same triples as an rdflib Graph (for pyshacl and owlready2 exports)."""
+    import rdflib
+
+    graph = rdflib.Graph()
+    data = ox.serialize([ox.Triple(q.subject, q.predicate, q.object) for q in quads], format=ox.RdfFormat.N_TRIPLES)
+    graph.parse(data=data.decode("utf-8") if isinstance(data, bytes) else data, format="nt")
+    for prefix, iri in paths.PREFIXES.items():
+        graph.bind(prefix, iri)
+    return graph

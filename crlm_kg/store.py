@@ -1,0 +1,236 @@
+"""The one interface between the project and a SPARQL engine.
+
+``EmbeddedStore`` keeps the graph in pyoxigraph's in-memory store (Oxigraph's
+own query engine, far faster than rdflib's); ``RemoteStore`` sends the same
+queries to any SPARQL 1.1 endpoint (Virtuoso in the integration tests).
+Callers get rows of plain Python values, so nothing above this module knows
+which engine answered.
+
+Parameters are never spliced into query text as strings: the embedded store
+passes them as initial bindings (``substitutions``); the remote store sends
+them as a VALUES block made of terms serialised by pyoxigraph, which escapes
+them as N-Triples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable, Mapping, Protocol, Sequence
+
+import pyoxigraph as ox
+
+from . import paths
+
+XSD = "http://www.w3.org/2001/XMLSchema#"
+_INTEGER_TYPES = {XSD + t for t in ("integer", "int", "long", "short", "nonNegativeInteger", "positiveInteger", "gYear")}
+_DECIMAL_TYPES = {XSD + t for t in ("decimal", "double", "float")}
+
+PREFIX_BLOCK = "".join(f"PREFIX {p}: <{iri}>\n" for p, iri in paths.PREFIXES.items())
+
+
+class QueryError(Exception):
+    """A query the engine rejected (syntax) or could not finish (timeout, store error)."""
+
+
+@dataclass(frozen=True)
+class IRI:
+    """An IRI value in a row, kept distinct from a plain string literal."""
+
+    value: str
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def term_to_python(term: Any) -> Any:
+    """Map a pyoxigraph term to a plain Python value (IRI, int, float, bool or str)."""
+    if term is None:
+        return None
+    if isinstance(term, ox.NamedNode):
+        return IRI(term.value)
+    if isinstance(term, ox.BlankNode):
+        return "_:" + term.value
+    if isinstance(term, ox.Literal):
+        dt = term.datatype.value if term.datatype else None
+        try:
+            if dt in _INTEGER_TYPES:
+                return int(term.value)
+            if dt in _DECIMAL_TYPES:
+                return float(Decimal(term.value))
+            if dt == XSD + "boolean":
+                return term.value in ("true", "1")
+        except (ValueError, ArithmeticError):
+            return term.value
+        return term.value
+    return str(term)
+
+
+def python_to_term(value: Any) -> ox.NamedNode | ox.Literal:
+    """Map a Python value to an RDF term for a parameter binding."""
+    if isinstance(value, (ox.NamedNode, ox.Literal)):
+        return value
+    if isinstance(value, IRI):
+        return ox.NamedNode(value.value)
+    if isinstance(value, bool):
+        return ox.Literal("true" if value else "false", datatype=ox.NamedNode(XSD + "boolean"))
+    if isinstance(value, int):
+        return ox.Literal(str(value), datatype=ox.NamedNode(XSD + "integer"))
+    if isinstance(value, float):
+        return ox.Literal(repr(value), datatype=ox.NamedNode(XSD + "decimal"))
+    if isinstance(value, Decimal):
+        return ox.Literal(str(value), datatype=ox.NamedNode(XSD + "decimal"))
+    return ox.Literal(str(value))
+
+
+def values_block(variables: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A SPARQL VALUES block whose terms are escaped by pyoxigraph (None = UNDEF)."""
+    for var in variables:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+            raise ValueError(f"not a SPARQL variable name: {var!r}")
+    lines = []
+    for row in rows:
+        cells = ["UNDEF" if v is None else str(python_to_term(v)) for v in row]
+        lines.append("(" + " ".join(cells) + ")")
+    head = " ".join("?" + v for v in variables)
+    return f"VALUES ({head}) {{\n  " + "\n  ".join(lines) + "\n}"
+
+
+class Store(Protocol):
+    """What the service, the evidence lookup and the named queries need of a SPARQL engine."""
+
+    name: str
+
+    def select(self, query: str, bindings: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a SELECT and return rows of Python values (unbound variables omitted)."""
+
+    def ask(self, query: str) -> bool: ...
+
+    def triple_count(self) -> int: ...
+
+
+class EmbeddedStore:
+    """The graph in pyoxigraph's in-memory store, queried with the default graph as the union."""
+
+    name = "embedded"
+
+    def __init__(self, quads: Iterable[ox.Quad] = ()):
+        self.store = ox.Store()
+        self.store.extend(quads)
+
+    @classmethod
+    def from_repository(cls) -> "EmbeddedStore":
+        from .graphs import all_quads
+
+        return cls(all_quads())
+
+    def _run(self, query: str, bindings: Mapping[str, Any] | None = None):
+        subs = {ox.Variable(k): python_to_term(v) for k, v in (bindings or {}).items()}
+        try:
+            return self.store.query(
+                PREFIX_BLOCK + query, use_default_graph_as_union=True, substitutions=subs or None
+            )
+        except SyntaxError as exc:
+            raise QueryError(f"SPARQL syntax error: {exc}") from None
+        except OSError as exc:
+            raise QueryError(f"store error: {exc}") from None
+
+    def select(self, query: str, bindings: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        solutions = self._run(query, bindings)
+        names = [v.value for v in solutions.variables]
+        rows = []
+        for solution in solutions:
+            row = {}
+            for name in names:
+                term = solution[name]
+                if term is not None:
+                    row[name] = term_to_python(term)
+            rows.append(row)
+        return rows
+
+    def ask(self, query: str) -> bool:
+        return bool(self._run(query))
+
+    def triple_count(self) -> int:
+        return len(self.store)
+
+    def dump_nquads(self) -> bytes:
+        """The whole dataset as canonical-order N-Quads (for hashing and worker processes)."""
+        return self.store.dump(format=ox.RdfFormat.N_QUADS)
+
+
+class RemoteStore:
+    """A SPARQL 1.1 Protocol endpoint (e.g. Virtuoso) holding the same graph."""
+
+    name = "remote"
+
+    def __init__(self, endpoint: str, graph: str | None = None, timeout: float = 30.0):
+        import httpx
+
+        self.endpoint = endpoint
+        self.graph = graph
+        self.client = httpx.Client(timeout=timeout)
+
+    def _post(self, query: str, accept: str) -> Any:
+        import httpx
+
+        data = {"query": PREFIX_BLOCK + query}
+        if self.graph:
+            data["default-graph-uri"] = self.graph
+        try:
+            response = self.client.post(self.endpoint, data=data, headers={"Accept": accept})
+        except httpx.HTTPError as exc:
+            raise QueryError(f"remote store unreachable: {exc}") from None
+        if response.status_code != 200:
+            raise QueryError(f"remote store answered {response.status_code}: {response.text[:300]}")
+        return response.json()
+
+    @staticmethod
+    def _bind(query: str, bindings: Mapping[str, Any] | None) -> str:
+        if not bindings:
+            return query
+        block = values_block(list(bindings), [list(bindings.values())])
+        match = re.search(r"WHERE\s*\{", query, flags=re.IGNORECASE)
+        if not match:
+            raise QueryError("a parameterised query needs a WHERE { … } clause")
+        return query[: match.end()] + "\n" + block + "\n" + query[match.end():]
+
+    def select(self, query: str, bindings: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        payload = self._post(self._bind(query, bindings), "application/sparql-results+json")
+        rows = []
+        for binding in payload["results"]["bindings"]:
+            rows.append({k: _json_term_to_python(v) for k, v in binding.items()})
+        return rows
+
+    def ask(self, query: str) -> bool:
+        return bool(self._post(query, "application/sparql-results+json")["boolean"])
+
+    def triple_count(self) -> int:
+        rows = self.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+        return int(rows[0]["n"]) if rows else 0
+
+
+def _json_term_to_python(term: Mapping[str, str]) -> Any:
+    kind = term.get("type")
+    if kind == "uri":
+        return IRI(term["value"])
+    if kind == "bnode":
+        return "_:" + term["value"]
+    dt = term.get("datatype")
+    literal = ox.Literal(term["value"], datatype=ox.NamedNode(dt)) if dt else ox.Literal(term["value"])
+    return term_to_python(literal)
+
+
+def open_store() -> Store:
+    """The store the configuration asks for: ``CRLM_KG_SPARQL_URL`` set means remote."""
+    url = os.environ.get("CRLM_KG_SPARQL_URL")
+    if url:
+        return RemoteStore(url, graph=os.environ.get("CRLM_KG_GRAPH"))
+    return EmbeddedStore.from_repository()
+
+
+def to_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=str)

@@ -6,10 +6,10 @@ queries to any SPARQL 1.1 endpoint (Virtuoso in the integration tests).
 Callers get rows of plain Python values, so nothing above this module knows
 which engine answered.
 
-Parameters are never spliced into query text as strings: the embedded store
-passes them as initial bindings (``substitutions``); the remote store sends
-them as a VALUES block made of terms serialised by pyoxigraph, which escapes
-them as N-Triples.
+Parameters are never spliced into query text as strings: both stores bind
+them with a VALUES block at the top of the WHERE clause, made of typed terms
+serialised by pyoxigraph, which escapes them as N-Triples. (pyoxigraph's own
+``substitutions`` would be neater but requires the variable to be projected.)
 """
 
 from __future__ import annotations
@@ -99,6 +99,17 @@ def values_block(variables: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
     return f"VALUES ({head}) {{\n  " + "\n  ".join(lines) + "\n}"
 
 
+def bind_parameters(query: str, bindings: Mapping[str, Any] | None) -> str:
+    """Bind typed parameters with a VALUES block placed first in the (outermost) WHERE clause."""
+    if not bindings:
+        return query
+    block = values_block(list(bindings), [list(bindings.values())])
+    match = re.search(r"WHERE\s*\{", query, flags=re.IGNORECASE)
+    if not match:
+        raise QueryError("a parameterised query needs a WHERE { … } clause")
+    return query[: match.end()] + "\n" + block + "\n" + query[match.end():]
+
+
 class Store(Protocol):
     """What the service, the evidence lookup and the named queries need of a SPARQL engine."""
 
@@ -128,11 +139,8 @@ class EmbeddedStore:
         return cls(all_quads())
 
     def _run(self, query: str, bindings: Mapping[str, Any] | None = None):
-        subs = {ox.Variable(k): python_to_term(v) for k, v in (bindings or {}).items()}
         try:
-            return self.store.query(
-                PREFIX_BLOCK + query, use_default_graph_as_union=True, substitutions=subs or None
-            )
+            return self.store.query(PREFIX_BLOCK + bind_parameters(query, bindings), use_default_graph_as_union=True)
         except SyntaxError as exc:
             raise QueryError(f"SPARQL syntax error: {exc}") from None
         except OSError as exc:
@@ -188,18 +196,8 @@ class RemoteStore:
             raise QueryError(f"remote store answered {response.status_code}: {response.text[:300]}")
         return response.json()
 
-    @staticmethod
-    def _bind(query: str, bindings: Mapping[str, Any] | None) -> str:
-        if not bindings:
-            return query
-        block = values_block(list(bindings), [list(bindings.values())])
-        match = re.search(r"WHERE\s*\{", query, flags=re.IGNORECASE)
-        if not match:
-            raise QueryError("a parameterised query needs a WHERE { … } clause")
-        return query[: match.end()] + "\n" + block + "\n" + query[match.end():]
-
     def select(self, query: str, bindings: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        payload = self._post(self._bind(query, bindings), "application/sparql-results+json")
+        payload = self._post(bind_parameters(query, bindings), "application/sparql-results+json")
         rows = []
         for binding in payload["results"]["bindings"]:
             rows.append({k: _json_term_to_python(v) for k, v in binding.items()})

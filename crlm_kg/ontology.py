@@ -118,10 +118,14 @@ def hermit(graph: rdflib.Graph, extra_turtle: str = "") -> tuple[bool, dict[str,
     work = rdflib.Graph()
     work += graph
     if extra_turtle:
-        work.parse(data=extra_turtle, format="turtle")
+        extra = rdflib.Graph().parse(data=extra_turtle, format="turtle")
+        # owlready2 only treats explicitly declared individuals as individuals
+        for subject in set(extra.subjects(RDF.type, None)):
+            extra.add((subject, RDF.type, OWL.NamedIndividual))
+        work += extra
     with tempfile.TemporaryDirectory() as tmp:
         nt = Path(tmp) / "crlm.nt"
-        work.serialize(nt, format="nt")
+        work.serialize(nt, format="nt", encoding="utf-8")
         world = owlready2.World()
         onto = world.get_ontology(nt.as_uri()).load()
         try:
@@ -131,7 +135,7 @@ def hermit(graph: rdflib.Graph, extra_turtle: str = "") -> tuple[bool, dict[str,
             return False, {}, f"inconsistent: {exc}"
         unsatisfiable = [str(c) for c in world.inconsistent_classes()]
         inferred: dict[str, set[str]] = {}
-        for individual in onto.individuals():
+        for individual in world.individuals():
             names = set()
             for cls in individual.INDIRECT_is_a:
                 iri = getattr(cls, "iri", None)

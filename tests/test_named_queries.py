@@ -1,0 +1,137 @@
+"""Issue 5: every named query runs on the real graph and returns a known row."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from crlm_kg import paths
+from crlm_kg.queries import QueryLibrary, QueryParameterError, format_table
+from crlm_kg.store import IRI
+
+D, O = paths.CRLMD, paths.CRLM
+
+
+@pytest.fixture(scope="module")
+def library() -> QueryLibrary:
+    return QueryLibrary.load()
+
+
+def run(library, store, name, **params):
+    columns, rows = library.run(store, name, params)
+    return rows
+
+
+def has_row(rows, **expected) -> bool:
+    def matches(row):
+        for key, value in expected.items():
+            got = row.get(key)
+            if isinstance(got, IRI):
+                got = got.value
+            if isinstance(value, float) and isinstance(got, (int, float)):
+                if abs(got - value) > 1e-9:
+                    return False
+            elif got != value:
+                return False
+        return True
+
+    return any(matches(r) for r in rows)
+
+
+# (query, parameters, one row that must be in the answer)
+KNOWN_ROWS = [
+    ("rcts-by-setting", {"setting": "Resectable"}, {"study": D + "EORTC40983", "randomised": 364, "registryId": "NCT00006479"}),
+    ("perioperative-chemotherapy-rcts", {}, {"study": D + "EORTC40983", "treatment": "FOLFOX4"}),
+    ("overall-survival-alpps-tsh", {}, {"study": D + "Baumgart2019ALPPSvsTSH", "procedure": "ALPPS", "value": 36.2, "statistic": "median"}),
+    ("hazard-ratios-by-endpoint", {"endpoint": "OverallSurvival"}, {"study": D + "FIRE3", "hr": 0.77, "ciLower": 0.62, "ciUpper": 0.96, "pValue": 0.017}),
+    ("trials-by-ras-status", {"ras": "RasWildType"}, {"study": D + "ATOM"}),
+    ("trials-by-ras-status", {"ras": "RasMutant"}, {"study": D + "BECOME"}),
+    ("conversion-rates-unresectable", {}, {"study": D + "ATOM", "endpoint": "resection rate", "value": 56.1}),
+    ("ablation-vs-resection", {}, {"item": D + "CLOCC_OS5yRFAPlusSystemic_S000", "value": 43.1}),
+    ("recommendations-by-setting", {"setting": "Unresectable"}, {"recommendation": D + "Rec_NCCN_HAI", "level": "category 2B"}),
+    ("recommendations-by-grade", {"grade": "2B"}, {"recommendation": D + "Rec_NCCN_HAI"}),
+    ("conflicting-figures", {}, {"a": D + "ALPPSMetaAnalysis_MortalityALPPS_S001", "b": D + "LIGRO_Mortality90dALPPS_S001"}),
+    ("evidence-by-source", {"source": "Seed001"}, {"study": D + "EORTC40983"}),
+    ("trial-eligibility-criteria", {"study": "EORTC40983"}, {"criterion": D + "EORTC40983_CritAgeMax", "characteristic": O + "age", "threshold": 80}),
+    ("study-outcomes", {"study": "LIGRO"}, {"figure": D + "LIGRO_Mortality90dALPPS_S001", "value": 8.3}),
+    ("endpoint-figures", {"endpoint": "Morbidity"}, {"study": D + "Adam2000TSH", "value": 38}),
+    ("studies-by-design", {"design": "RandomisedControlledTrial"}, {"study": D + "CELIM", "sampleSize": 114}),
+    ("treatment-taxonomy", {"treatment": "Hepatectomy"}, {"class": O + "MiniALPPS", "parentLabel": "ALPPS"}),
+    ("registry-identifiers", {}, {"study": D + "ATOM", "registryId": "NCT01836653", "doi": "10.1038/s41416-019-0518-2"}),
+    ("statements-by-treatment", {"treatment": "HepaticArteryInfusion"}, {"statement": D + "Rec_NCCN_HAI"}),
+    ("prognostic-factors", {}, {"statement": D + "Stmt_FongCRSHighRiskWorseSurvival"}),
+    ("score-definition", {"score": "FongClinicalRiskScore"}, {"component": D + "FongCRS_CEA", "threshold": 200, "points": 1}),
+    ("disappearing-metastases", {}, {"study": D + "Arita2014DLM"}),
+    ("arms-and-regimens", {"study": "EORTC40983"}, {"arm": D + "EORTC40983_ArmPerioperative", "plannedCycles": 6, "randomised": 182}),
+    ("trials-meeting-criterion", {"characteristic": "age", "value": "78"}, {"study": D + "FIRE3", "threshold": 75, "meets": False}),
+]
+
+
+def test_library_has_at_least_20_documented_queries(library):
+    queries = library.all()
+    assert len(queries) >= 20
+    for q in queries:
+        assert q.title and q.description and q.columns
+        for p in q.parameters:
+            assert p.type and p.example and p.description
+
+
+def test_every_query_is_covered_by_a_known_row(library):
+    assert {q.name for q in library.all()} == {name for name, _, _ in KNOWN_ROWS}
+
+
+@pytest.mark.parametrize("name,params,row", KNOWN_ROWS, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(KNOWN_ROWS)])
+def test_named_query_returns_known_row(library, repo_store, name, params, row):
+    rows = run(library, repo_store, name, **params)
+    assert has_row(rows, **row), f"{name}: expected a row like {row}; got {len(rows)} rows, first {rows[:2]}"
+
+
+def test_parameter_is_bound_as_a_value_not_as_query_text(library, repo_store):
+    # a quote and a brace in a string parameter are just characters to look for
+    rows = run(library, repo_store, "recommendations-by-grade", grade='2B" } ?s ?p ?o . FILTER("1')
+    assert rows == []
+    with pytest.raises(QueryParameterError, match="must be an IRI"):
+        run(library, repo_store, "rcts-by-setting", setting="Resectable> } DROP ALL { <x")
+
+
+def test_parameter_errors_name_the_parameter(library, repo_store):
+    with pytest.raises(QueryParameterError, match="needs parameter setting"):
+        run(library, repo_store, "rcts-by-setting")
+    with pytest.raises(QueryParameterError, match="value must be a decimal"):
+        run(library, repo_store, "trials-meeting-criterion", characteristic="age", value="old")
+    with pytest.raises(QueryParameterError, match="has no parameter 'colour'"):
+        run(library, repo_store, "rcts-by-setting", setting="Resectable", colour="blue")
+    with pytest.raises(QueryParameterError, match="no named query"):
+        run(library, repo_store, "no-such-query")
+
+
+def test_formats(library, repo_store):
+    columns, rows = library.run(repo_store, "rcts-by-setting", {"setting": "Resectable"})
+    csv_text = format_table(columns, rows, "csv")
+    assert csv_text.splitlines()[0] == "study,label,design,randomised,registryId"
+    assert any(line.startswith(D + "EORTC40983,") for line in csv_text.splitlines())
+    data = json.loads(format_table(columns, rows, "json"))
+    assert {"study": D + "EORTC40983"}.items() <= next(r for r in data if r["study"].endswith("EORTC40983")).items()
+    assert "crlmd:EORTC40983" in format_table(columns, rows, "table")
+
+
+def test_cli_query_prints_csv():
+    proc = subprocess.run(
+        [sys.executable, "-m", "crlm_kg.cli", "query", "hazard-ratios-by-endpoint", "--param", "endpoint=OverallSurvival", "--format", "csv"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert D + "FIRE3" in proc.stdout and "0.77" in proc.stdout
+
+
+def test_cli_query_bad_parameter_exits_1_without_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "crlm_kg.cli", "query", "rcts-by-setting", "--param", "setting=not an iri"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "parameter setting must be an IRI" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -64,3 +64,23 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "Internal error", "the server could not answer this request; it has been logged")
+
+
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The request body, refused early (413) past the limit (``CRLM_KG_MAX_BODY_BYTES``, default 1 MiB)."""
+    import os
+
+    limit = limit if limit is not None else int(os.environ.get("CRLM_KG_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY)))
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "Request body too large", f"the body is {declared} bytes; the limit is {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "Request body too large", f"the body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -121,7 +121,7 @@ SELECT ?x ?file ?quote WHERE {
 FIGURE_NUMBERS = """
 SELECT ?x ?p ?v WHERE {
     { ?x a crlm:OutcomeMeasurement } UNION { ?x a/rdfs:subClassOf* crlm:Comparison }
-    VALUES ?p { crlm:value crlm:ciLower crlm:ciUpper crlm:pValue }
+    VALUES ?p { crlm:value crlm:ciLower crlm:ciUpper crlm:pValue crlm:minimumValue crlm:maximumValue }
     ?x ?p ?v .
 }"""
 
@@ -138,6 +138,12 @@ def number_forms(lexical: str) -> set[str]:
         forms.add(trimmed)
         if trimmed.startswith("0."):
             forms.add(trimmed[1:])
+    # the store keeps decimals in canonical form (0.50 becomes 0.5): the quote may show the zeros
+    base = lexical if "." in lexical else lexical + "."
+    for zeros in ("0", "00", "000"):
+        forms.add(base + zeros)
+        if base.startswith("0."):
+            forms.add(base[1:] + zeros)
     return forms
 
 
@@ -190,6 +196,18 @@ def _figure_lexicals(store: EmbeddedStore) -> list[tuple[str, str, str]]:
     return result
 
 
+DANGLING = """
+SELECT DISTINCT ?s ?p ?o WHERE {
+    ?s ?p ?o . FILTER(isIRI(?o) && STRSTARTS(STR(?o), "%s"))
+    FILTER NOT EXISTS { ?o ?anyP ?anyO }
+}""" % paths.CRLMD
+
+
+def dangling_references(store: Store) -> list[str]:
+    """Links to curated nodes that no file defines (a renamed or deleted node)."""
+    return [f"{_short(r['s'])} {_short(r['p'])} {_short(r['o'])}: the target is not defined in data/" for r in store.select(DANGLING)]
+
+
 def evidence_gates() -> list[GateResult]:
     from .graphs import all_quads, to_rdflib
 
@@ -198,6 +216,8 @@ def evidence_gates() -> list[GateResult]:
     stats = statistics(store)
     results = [GateResult("evidence statistics", stats["provenance share"] == "100.0 %",
                           ", ".join(f"{k} {v}" for k, v in stats.items() if not k.startswith("figures from")))]
+    dangling = dangling_references(store)
+    results.append(GateResult("links resolve", not dangling, f"{len(dangling)} links to undefined nodes", dangling))
     conforms, problems = shacl_report(to_rdflib(quads))
     results.append(GateResult("evidence shapes (SHACL)", conforms, f"{len(problems)} violations", problems))
     if not paths.SEEDS_DIR.exists():

@@ -456,7 +456,8 @@ class EvidenceLookup:
             kind, members = self.groups[node]
             statuses = [self._evaluate_tree(m, leaves, record, out, seen) for m in members]
             evaluable = [s for s, m in zip(statuses, members) if self._is_evaluable(m)]
-            return combine(kind, evaluable)
+            # a group of wording-only criteria decides nothing: it is unknown, not vacuously met
+            return combine(kind, evaluable) if evaluable else UNKNOWN
         criterion = self.criteria.get(node)
         if criterion is None:
             return UNKNOWN
@@ -495,7 +496,7 @@ class EvidenceLookup:
     def _status_of(self, roots: list[str], leaves, record) -> tuple[str, list[dict[str, Any]]]:
         criteria: list[dict[str, Any]] = []
         statuses = [self._evaluate_tree(root, leaves, record, criteria, set()) for root in roots]
-        status = combine("all", statuses)
+        status = combine("all", statuses) if statuses else UNKNOWN
         unique = {c["id"]: c for c in criteria}
         return status, list(unique.values())
 

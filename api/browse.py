@@ -1,0 +1,267 @@
+"""Browsing: named queries, studies, treatments, endpoints and the ontology itself."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Optional
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from crlm_kg import paths
+from crlm_kg.queries import QueryLibrary, QueryParameterError, plain
+from crlm_kg.store import IRI, QueryError
+
+from .problems import Problem
+
+_SLUG = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,120}$")
+
+
+class Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class QueryParameterInfo(BaseModel):
+    name: str
+    type: str
+    example: str
+    description: str
+    required: bool
+
+
+class QueryInfo(BaseModel):
+    name: str
+    title: str
+    description: str
+    parameters: list[QueryParameterInfo]
+    columns: list[str]
+
+
+class QueryResult(BaseModel):
+    query: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+class StudySummary(Loose):
+    id: str
+    label: Optional[str] = None
+    design: Optional[str] = None
+    setting: Optional[str] = None
+
+
+class TermInfo(Loose):
+    id: str
+    label: Optional[str] = None
+    parent: Optional[str] = None
+    definition: Optional[str] = None
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, IRI):
+        text = value.value
+        for prefix in (paths.CRLMD, paths.CRLM):
+            if text.startswith(prefix):
+                return text[len(prefix):]
+        return text
+    return plain(value)
+
+
+STUDIES = """
+SELECT ?study ?label ?design ?setting WHERE {
+  ?study a ?d . ?d rdfs:subClassOf* crlm:Study ; rdfs:label ?design .
+  FILTER NOT EXISTS { ?study a ?sub . ?sub rdfs:subClassOf+ ?d . FILTER(?sub != ?d) }
+  OPTIONAL { ?study rdfs:label ?label }
+  OPTIONAL { ?study crlm:studySetting/rdfs:label ?setting }
+} ORDER BY ?label"""
+
+STUDY_FACTS = "SELECT ?p ?o WHERE { ?study ?p ?o }"
+
+STUDY_PARTS = """
+SELECT ?kind ?x ?p ?o WHERE {
+  { ?x crlm:armOf ?study . BIND("arms" AS ?kind) }
+  UNION { ?x crlm:ofStudy ?study . BIND("outcomes" AS ?kind) }
+  UNION { ?study crlm:hasEligibility/crlm:hasMember* ?x . ?x a/rdfs:subClassOf* crlm:EligibilityCriterion . BIND("criteria" AS ?kind) }
+  UNION { ?study crlm:reportedIn ?x . BIND("publications" AS ?kind) }
+  ?x ?p ?o .
+}"""
+
+TERMS = """
+SELECT ?term ?label ?parent ?definition WHERE {
+  ?term rdfs:subClassOf+ ?root .
+  OPTIONAL { ?term rdfs:label ?label }
+  OPTIONAL { ?term rdfs:subClassOf ?parent FILTER(isIRI(?parent)) }
+  OPTIONAL { ?term skos:definition ?definition }
+} ORDER BY ?label"""
+
+
+def _node_json(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p, o in pairs:
+        key = _short(p) if isinstance(p, IRI) else str(p)
+        key = key.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+        value = _short(o)
+        if key in out:
+            if not isinstance(out[key], list):
+                out[key] = [out[key]]
+            if value not in out[key]:
+                out[key].append(value)
+        else:
+            out[key] = value
+    return out
+
+
+@lru_cache(maxsize=1)
+def _library() -> QueryLibrary:
+    return QueryLibrary.load()
+
+
+def register(app: FastAPI) -> None:
+    store = app.state.store
+
+    @app.get("/queries", tags=["queries"], summary="The named queries with their parameters", response_model=list[QueryInfo])
+    def list_queries() -> list[dict[str, Any]]:
+        return [q.describe() for q in _library().all()]
+
+    @app.get(
+        "/queries/{name}",
+        tags=["queries"],
+        summary="Run a named query",
+        description="Query-string parameters are the query's parameters (see GET /queries); they are typed and bound as values.",
+        response_model=QueryResult,
+        responses={400: {"description": "a missing, unknown or badly typed parameter"}, 404: {"description": "no such query"}},
+    )
+    def run_query(name: str, request: Request) -> dict[str, Any]:
+        library = _library()
+        if name not in library.queries:
+            raise Problem(404, "No such named query", f"{name!r} is not a named query; GET /queries lists them",
+                          [{"field": "name", "rule": "known-query", "message": f"unknown query {name!r}"}])
+        params: dict[str, Any] = {}
+        for key, value in request.query_params.multi_items():
+            if key in params:
+                raise Problem(400, "Repeated parameter", f"parameter {key} was given twice",
+                              [{"field": key, "rule": "single-value", "message": f"give {key} once"}])
+            params[key] = value
+        try:
+            columns, rows = library.run(store, name, params)
+        except QueryParameterError as exc:
+            raise Problem(400, "Invalid query parameter", str(exc),
+                          [{"field": exc.parameter or "parameters", "rule": "parameter", "message": str(exc)}]) from None
+        except QueryError as exc:
+            raise Problem(502, "The store could not answer", str(exc)) from None
+        return {"query": name, "columns": columns, "rows": [{k: plain(v) for k, v in r.items()} for r in rows]}
+
+    @app.get("/studies", tags=["browse"], summary="Every curated study", response_model=list[StudySummary])
+    def studies() -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        for row in store.select(STUDIES):
+            sid = _short(row["study"])
+            seen.setdefault(sid, {"id": sid, "label": row.get("label"), "design": row.get("design"), "setting": row.get("setting")})
+        return list(seen.values())
+
+    @app.get(
+        "/studies/{study_id}",
+        tags=["browse"],
+        summary="One study with its arms, criteria, outcomes and sources",
+        responses={404: {"description": "no such study"}},
+    )
+    def study(study_id: str) -> dict[str, Any]:
+        if not _SLUG.match(study_id):
+            raise Problem(404, "No such study", "study ids are letters, digits and _ (GET /studies lists them)",
+                          [{"field": "study_id", "rule": "pattern", "message": "must match ^[A-Za-z][A-Za-z0-9_]*$"}])
+        iri = IRI(paths.CRLMD + study_id)
+        if not store.ask(f"ASK {{ <{iri.value}> a/rdfs:subClassOf* crlm:Study }}"):
+            raise Problem(404, "No such study", f"{study_id} is not a curated study; GET /studies lists them",
+                          [{"field": "study_id", "rule": "known-study", "message": f"unknown study {study_id}"}])
+        facts = [(r["p"], r["o"]) for r in store.select(STUDY_FACTS, {"study": iri})]
+        result = {"id": study_id, **_node_json(facts)}
+        parts: dict[str, dict[str, list]] = {}
+        for row in store.select(STUDY_PARTS, {"study": iri}):
+            parts.setdefault(row["kind"], {}).setdefault(_short(row["x"]), []).append((row["p"], row["o"]))
+        for kind in ("publications", "arms", "criteria", "outcomes"):
+            result[kind] = [{"id": node, **_node_json(pairs)} for node, pairs in sorted(parts.get(kind, {}).items())]
+        return result
+
+    def _terms(root: str) -> list[dict[str, Any]]:
+        rows = store.select(TERMS, {"root": IRI(paths.CRLM + root)})
+        seen: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            tid = _short(row["term"])
+            seen.setdefault(tid, {"id": tid, "label": row.get("label"), "parent": _short(row["parent"]) if "parent" in row else None,
+                                  "definition": row.get("definition")})
+        return list(seen.values())
+
+    @app.get("/treatments", tags=["browse"], summary="The treatment taxonomy", response_model=list[TermInfo])
+    def treatments() -> list[dict[str, Any]]:
+        return _terms("Treatment")
+
+    @app.get("/endpoints", tags=["browse"], summary="The endpoint taxonomy", response_model=list[TermInfo])
+    def endpoints() -> list[dict[str, Any]]:
+        return _terms("Endpoint")
+
+    @app.get(
+        "/ontology",
+        tags=["ontology"],
+        summary="The ontology: Turtle, RDF/XML, JSON-LD or HTML documentation by content negotiation",
+        responses={200: {"content": {"text/turtle": {}, "application/rdf+xml": {}, "application/ld+json": {}, "text/html": {}}},
+                   406: {"description": "none of the offered formats is acceptable"}},
+    )
+    def ontology(request: Request, format: Optional[str] = None) -> Response:
+        offered = {"ttl": "text/turtle", "owl": "application/rdf+xml", "rdf": "application/rdf+xml", "jsonld": "application/ld+json", "html": "text/html"}
+        if format is not None:
+            if format not in offered:
+                raise Problem(400, "Unknown format", f"format must be one of {', '.join(offered)}",
+                              [{"field": "format", "rule": "in", "message": f"one of {', '.join(offered)}"}])
+            media = offered[format]
+        else:
+            media = _negotiate(request.headers.get("accept", "text/turtle"), ["text/turtle", "application/rdf+xml", "application/ld+json", "text/html"])
+            if media is None:
+                raise Problem(406, "Not acceptable", "the ontology is served as text/turtle, application/rdf+xml, application/ld+json or text/html")
+        return _ontology_response(media)
+
+
+@lru_cache(maxsize=8)
+def _ontology_bytes(media: str) -> bytes:
+    if media == "text/turtle":
+        return paths.ONTOLOGY_TTL.read_bytes()
+    from crlm_kg.ontology import load_graph
+
+    graph = load_graph()
+    if media == "application/rdf+xml":
+        return graph.serialize(format="xml").encode("utf-8")
+    return graph.serialize(format="json-ld").encode("utf-8")
+
+
+def _ontology_response(media: str) -> Response:
+    if media == "text/html":
+        if not paths.ONTOLOGY_DOCS.exists():
+            from crlm_kg.ontology import write_docs
+
+            try:
+                write_docs()
+            except Exception:
+                raise Problem(503, "Documentation not built", "run `crlm-kg build` to generate the ontology documentation") from None
+        return FileResponse(paths.ONTOLOGY_DOCS, media_type="text/html")
+    return Response(_ontology_bytes(media), media_type=media)
+
+
+def _negotiate(accept: str, offered: list[str]) -> str | None:
+    """Pick the offered media type with the highest q-value (ties: the server's order)."""
+    best, best_q = None, 0.0
+    for part in accept.split(","):
+        pieces = [p.strip() for p in part.split(";")]
+        media, q = pieces[0].lower(), 1.0
+        for param in pieces[1:]:
+            if param.startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        for candidate in offered:
+            if media in (candidate, "*/*") or (media.endswith("/*") and candidate.startswith(media[:-1])):
+                rank = (q, -offered.index(candidate))
+                if q > 0 and (best is None or rank > (best_q, -offered.index(best))):
+                    best, best_q = candidate, q
+    return best

@@ -1,0 +1,173 @@
+"""POST /evidence: the evidence that applies to one patient record.
+
+The record is validated first; an invalid record gets the validation report
+(HTTP 422) and nothing is evaluated.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+from fastapi import FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from crlm_kg import patients
+from crlm_kg.evidence import EvidenceLookup
+
+from .problems import Problem, read_body
+
+PATIENT_MEDIA_TYPES = ["application/json", "application/ld+json", "text/turtle"]
+
+
+class Loose(BaseModel):
+    """Stable keys are typed; more may be added (the contract allows it)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class FongScore(Loose):
+    min: Optional[int] = Field(None, description="lowest score the known fields allow")
+    max: Optional[int] = Field(None, description="highest score the known fields allow")
+    missing: list[str] = Field(default_factory=list, description="fields whose absence widens the range")
+    source: Optional[str] = None
+
+
+class TumourBurdenScore(Loose):
+    value: Optional[float] = None
+    zone: Optional[str] = None
+    source: Optional[str] = None
+
+
+class FLRAdequacy(Loose):
+    value: Optional[bool] = None
+    threshold: Optional[float] = None
+    source: Optional[str] = None
+
+
+class Derived(Loose):
+    fongScore: FongScore
+    tumourBurdenScore: TumourBurdenScore
+    sidedness: Optional[str] = Field(None, description="left, right, or null when the location is missing or unassigned")
+    futureLiverRemnantAdequate: FLRAdequacy
+    classes: list[str] = Field(default_factory=list, description="defined patient classes of the ontology this patient falls in")
+
+
+class CriterionResult(Loose):
+    id: str
+    text: str
+    kind: str = Field(description="inclusion or exclusion")
+    status: str = Field(description="met, not-met or unknown")
+    evaluable: bool
+    field: Optional[str] = None
+    patientValue: Any = None
+    sourceWording: Optional[str] = None
+    source: Optional[str] = None
+
+
+class OutcomeFigure(Loose):
+    id: str
+    endpoint: Optional[str] = None
+    value: Optional[float] = None
+    unit: Optional[str] = None
+    source: Optional[str] = None
+    quote: Optional[str] = None
+
+
+class TrialResult(Loose):
+    id: str
+    label: str
+    status: str = Field(description="eligible, ineligible or undetermined")
+    criteria: list[CriterionResult]
+    outcomes: list[OutcomeFigure]
+
+
+class StatementResult(Loose):
+    id: str
+    kind: str
+    label: Optional[str] = None
+    direction: Optional[str] = None
+    level: Optional[str] = None
+    source: Optional[str] = None
+    applicability: str
+    conflict: bool
+
+
+class EvidenceResponse(Loose):
+    patient: Optional[str]
+    derived: Derived
+    trials: list[TrialResult]
+    recommendations: list[StatementResult]
+
+
+def patient_request_body(description: str) -> dict[str, Any]:
+    """OpenAPI request body: the contract's JSON schema, or JSON-LD, or Turtle."""
+    schema = {"$ref": "#/components/schemas/PatientRecord"}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/json": {"schema": schema},
+                "application/ld+json": {"schema": {"type": "object"}},
+                "text/turtle": {"schema": {"type": "string"}},
+            },
+        }
+    }
+
+
+def lookup_for(app: FastAPI) -> EvidenceLookup:
+    lookup = getattr(app.state, "evidence_lookup", None)
+    if lookup is None:
+        lookup = app.state.evidence_lookup = EvidenceLookup(app.state.store)
+    return lookup
+
+
+def validation_problem(report: patients.ValidationReport) -> Problem:
+    errors = [{"field": v.field, "rule": v.rule, "message": v.message, "record": v.record} for v in report.violations]
+    return Problem(422, "Invalid patient record", f"{len(errors)} violation(s) of the patient contract; nothing was evaluated",
+                   errors, report=report.to_json())
+
+
+def register(app: FastAPI) -> None:
+    from .patient_schema import install_patient_schema
+
+    install_patient_schema(app)
+
+    @app.post(
+        "/evidence",
+        tags=["evidence"],
+        summary="Evidence that applies to one patient",
+        description="Validates the patient record, then returns derived scores, every trial with machine-evaluable eligibility "
+        "(criterion by criterion), their outcome figures, and the applicable recommendations and evidence statements.",
+        response_model=EvidenceResponse,
+        responses={422: {"description": "invalid patient record: the validation report, nothing evaluated"},
+                   413: {"description": "body too large"}, 415: {"description": "unsupported media type"}},
+        openapi_extra=patient_request_body("one patient record (JSON, JSON-LD or Turtle)"),
+    )
+    async def evidence(request: Request) -> dict[str, Any]:
+        data = await read_body(request)
+        report, records = patients.parse_and_validate(data, content_type=request.headers.get("content-type"))
+        if not report.conforms:
+            raise validation_problem(report)
+        if len(records) != 1:
+            raise Problem(422, "One patient record expected", f"got {len(records)} records; POST /evidence/batch evaluates several",
+                          [{"field": "(document)", "rule": "single-record", "message": "send exactly one patient record"}])
+        return lookup_for(app).evaluate(records[0])
+
+    @app.post(
+        "/evidence/batch",
+        tags=["evidence"],
+        summary="Evidence for a list of patients",
+        description="Validates every record first (one validation run); evaluates them only if all are valid.",
+        response_model=list[EvidenceResponse],
+        responses={422: {"description": "at least one invalid record: the validation report"}},
+        openapi_extra=patient_request_body("a JSON list of patient records (or JSON-LD / Turtle with several patients)"),
+    )
+    async def evidence_batch(request: Request) -> list[dict[str, Any]]:
+        data = await read_body(request, limit=int(os.environ.get("CRLM_KG_MAX_BATCH_BYTES", str(16 * 1024 * 1024))))
+        report, records = patients.parse_and_validate(data, content_type=request.headers.get("content-type"))
+        if not report.conforms:
+            raise validation_problem(report)
+        lookup = lookup_for(app)
+        return [lookup.evaluate(r) for r in records]

@@ -1,0 +1,100 @@
+"""``POST /patients/validate``: validate patient records against the contract's SHACL shapes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from crlm_kg import patients
+
+from .problems import PROBLEM_JSON, problem_response
+
+MAX_BODY_BYTES = 20 * 1024 * 1024
+
+
+class ViolationModel(BaseModel):
+    record: Union[str, int] = Field(description="the record's id, or its position in the document when it has no valid id ('document' for the document itself)")
+    index: Optional[int] = Field(None, description="position of the record in the document (0-based); null for the document itself")
+    field: str = Field(description="JSON path of the field, e.g. liverMetastases.count")
+    rule: str = Field(description="short rule name: datatype, in, minInclusive, maxCount, unknown-field, consistency:synchronous-dfi, …")
+    message: str = Field(description="what is wrong, for a clinician")
+    value: Any = Field(None, description="the value as sent, when there is one")
+
+
+class ValidationReportModel(BaseModel):
+    conforms: bool
+    records: int = Field(description="number of records in the document")
+    format: Optional[Literal["json", "jsonld", "turtle"]] = None
+    violationCount: int
+    violations: list[ViolationModel]
+
+
+class FieldErrorModel(BaseModel):
+    record: Union[str, int]
+    field: str
+    rule: str
+    message: str
+
+
+class InvalidPatientProblem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int = 422
+    detail: str = ""
+    errors: list[FieldErrorModel]
+    report: ValidationReportModel
+
+
+_EXAMPLE = {"id": "p-001", "age": 64, "liverMetastases": {"count": 3, "largestDiameterMm": 42}, "molecular": {"ras": "wild-type"}}
+
+_REQUEST_BODY = {
+    "required": True,
+    "description": "One patient record or a list of records: the contract's JSON, JSON-LD or Turtle.",
+    "content": {
+        "application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}, "example": _EXAMPLE},
+        "application/ld+json": {"schema": {"type": "object"}},
+        "text/turtle": {"schema": {"type": "string"}},
+    },
+}
+
+
+def errors_of(report: patients.ValidationReport) -> list[dict[str, str]]:
+    return [{"record": v.record, "field": v.field, "rule": v.rule, "message": v.message} for v in report.violations]
+
+
+def invalid_response(report: patients.ValidationReport) -> JSONResponse:
+    count = len(report.violations)
+    return problem_response(
+        422,
+        "Invalid patient record",
+        f"{count} violation{'s' if count != 1 else ''} of the patient contract",
+        errors_of(report),
+        report=report.to_json(),
+    )
+
+
+def register(app: FastAPI) -> None:
+    @app.post(
+        "/patients/validate",
+        tags=["patients"],
+        summary="Validate patient records (JSON, JSON-LD or Turtle; one or a list)",
+        response_model=ValidationReportModel,
+        responses={
+            422: {"model": InvalidPatientProblem, "description": "the records break the contract", "content": {PROBLEM_JSON: {}}},
+            413: {"description": "the body is larger than 20 MB"},
+        },
+        openapi_extra={"requestBody": _REQUEST_BODY},
+    )
+    async def validate_patients(request: Request):
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return problem_response(413, "Request body too large", f"a document may hold at most {MAX_BODY_BYTES} bytes")
+        # SHACL validation is CPU-bound: keep it off the event loop
+        report = await run_in_threadpool(patients.validate_document, body, None, request.headers.get("content-type"))
+        if not report.conforms:
+            return invalid_response(report)
+        return report.to_json()

@@ -171,30 +171,46 @@ class EmbeddedStore:
 
 
 class RemoteStore:
-    """A SPARQL 1.1 Protocol endpoint (e.g. Virtuoso) holding the same graph."""
+    """A SPARQL 1.1 Protocol endpoint (e.g. Virtuoso) holding the same graph.
+
+    ``graph`` names the graph(s) that make up the dataset: one IRI, several
+    separated by commas (``CRLM_KG_GRAPH`` may hold such a list) or a sequence
+    of IRIs. Each is sent as a ``default-graph-uri`` protocol parameter, so the
+    default graph is their merge, as the embedded store's is the union of its
+    named graphs; without one the endpoint's own default graph is queried
+    (for Virtuoso the union of every graph, its system graphs included).
+
+    Answers are mapped to the same Python values the embedded store gives, so
+    rows compare equal whichever engine answered (see ``_json_term_to_python``).
+    """
 
     name = "remote"
 
-    def __init__(self, endpoint: str, graph: str | None = None, timeout: float = 30.0):
+    def __init__(self, endpoint: str, graph: str | Sequence[str] | None = None, timeout: float = 30.0):
         import httpx
 
         self.endpoint = endpoint
-        self.graph = graph
+        self.graphs: tuple[str, ...] = _graph_list(graph)
+        # one graph stays available as ``graph`` for callers that forward it (api.sparql's proxy)
+        self.graph = self.graphs[0] if len(self.graphs) == 1 else None
         self.client = httpx.Client(timeout=timeout)
 
     def _post(self, query: str, accept: str) -> Any:
         import httpx
 
-        data = {"query": PREFIX_BLOCK + query}
-        if self.graph:
-            data["default-graph-uri"] = self.graph
+        data: dict[str, Any] = {"query": PREFIX_BLOCK + query}
+        if self.graphs:
+            data["default-graph-uri"] = list(self.graphs)  # the parameter repeated, once per graph
         try:
             response = self.client.post(self.endpoint, data=data, headers={"Accept": accept})
         except httpx.HTTPError as exc:
             raise QueryError(f"remote store unreachable: {exc}") from None
         if response.status_code != 200:
             raise QueryError(f"remote store answered {response.status_code}: {response.text[:300]}")
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise QueryError(f"remote store answered with something other than JSON: {response.text[:300]}") from None
 
     def select(self, query: str, bindings: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         payload = self._post(bind_parameters(query, bindings), "application/sparql-results+json")
@@ -204,21 +220,69 @@ class RemoteStore:
         return rows
 
     def ask(self, query: str) -> bool:
-        return bool(self._post(query, "application/sparql-results+json")["boolean"])
+        return _json_boolean(self._post(query, "application/sparql-results+json")["boolean"])
 
     def triple_count(self) -> int:
         rows = self.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
         return int(rows[0]["n"]) if rows else 0
 
+    def close(self) -> None:
+        self.client.close()
+
+
+def _graph_list(graph: str | Sequence[str] | None) -> tuple[str, ...]:
+    if not graph:
+        return ()
+    items = graph.split(",") if isinstance(graph, str) else list(graph)
+    return tuple(dict.fromkeys(g.strip() for g in items if g and g.strip()))
+
+
+def _json_boolean(value: Any) -> bool:
+    """An ASK answer: JSON true/false, or (from some stores) a number or a string."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1")
+    return bool(value)
+
 
 def _json_term_to_python(term: Mapping[str, str]) -> Any:
+    """A SPARQL JSON results term as the embedded store would give it.
+
+    Virtuoso's answers differ from Oxigraph's in form, not in value; the
+    differences met are normalised here:
+
+    * ``typed-literal`` is the old (SPARQL 2005 draft) name of ``literal``;
+    * numeric literals come back with the type Virtuoso stores them as
+      (``xsd:int`` for ``xsd:integer`` data, ``xsd:double`` for ``xsd:decimal``
+      data or arithmetic): every integer type maps to ``int`` and every
+      decimal, float and double to ``float``, as for the embedded store;
+    * results of comparisons and ``EXISTS`` come back as ``xsd:integer`` 1 or 0,
+      not ``xsd:boolean``: they cannot be told from numbers by their type, so
+      the callers treat them with ``bool()`` (the evidence lookup does); a
+      ``xsd:boolean`` literal written ``1``/``0`` maps to True/False;
+    * a blank node in a result keeps Virtuoso's label, prefixed ``_:`` like
+      the embedded store's (labels differ between engines in any case).
+    """
     kind = term.get("type")
     if kind == "uri":
         return IRI(term["value"])
     if kind == "bnode":
-        return "_:" + term["value"]
+        value = term["value"]
+        return value if value.startswith("_:") else "_:" + value
     dt = term.get("datatype")
-    literal = ox.Literal(term["value"], datatype=ox.NamedNode(dt)) if dt else ox.Literal(term["value"])
+    value = term["value"]
+    if dt and dt.startswith(XSD):
+        local = dt[len(XSD):]
+        try:
+            if dt in _INTEGER_TYPES or local in ("byte", "unsignedInt", "unsignedLong", "unsignedShort", "unsignedByte",
+                                                  "negativeInteger", "nonPositiveInteger"):
+                return int(value)
+            if dt in _DECIMAL_TYPES:
+                return float(Decimal(value.strip()))
+            if local == "boolean":
+                return value.strip().lower() in ("true", "1")
+        except (ValueError, ArithmeticError):
+            return value
+    literal = ox.Literal(value, datatype=ox.NamedNode(dt)) if dt else ox.Literal(value)
     return term_to_python(literal)
 
 

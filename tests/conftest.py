@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
 import pytest
 
 from crlm_kg.store import EmbeddedStore
@@ -10,3 +18,46 @@ from crlm_kg.store import EmbeddedStore
 @pytest.fixture(scope="session")
 def repo_store() -> EmbeddedStore:
     return EmbeddedStore.from_repository()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    port = _free_port()
+    env = dict(os.environ, CRLM_KG_QUERY_TIMEOUT="2", CRLM_KG_QUERY_WORKERS="2", PYTHONPATH=str(ROOT))
+    env.pop("CRLM_KG_SPARQL_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("uvicorn exited: " + proc.stdout.read().decode(errors="replace")[-2000:])
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start in 60 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+

@@ -64,12 +64,16 @@ def test_every_named_study_is_curated(study_ids):
 def test_coverage_per_seed_lists_studies(repo_store):
     """Per seed, the studies with figures from it (printed with -s); every seed contributes."""
     rows = repo_store.select(
-        """SELECT ?file (COUNT(DISTINCT ?study) AS ?studies) (COUNT(DISTINCT ?m) AS ?figures) WHERE {
-             ?m crlm:ofStudy ?study ; crlm:sourceDocument/crlm:fileName ?file } GROUP BY ?file ORDER BY ?file"""
+        """SELECT ?file ?study (COUNT(DISTINCT ?m) AS ?figures) WHERE {
+             ?m crlm:ofStudy ?study ; crlm:sourceDocument/crlm:fileName ?file } GROUP BY ?file ?study ORDER BY ?file ?study"""
     )
-    by_file = {r["file"]: (r["studies"], r["figures"]) for r in rows}
-    for file, (studies, figures) in by_file.items():
-        print(f"{file}: {studies} studies, {figures} figures")
+    per_seed: dict[str, list[tuple[str, int]]] = {}
+    for r in rows:
+        per_seed.setdefault(r["file"], []).append((str(r["study"])[len(paths.CRLMD):], r["figures"]))
+    by_file = {f: (len(studies), sum(n for _, n in studies)) for f, studies in per_seed.items()}
+    for file, studies in per_seed.items():
+        print(f"{file}: {len(studies)} studies, {by_file[file][1]} figures")
+        print("    " + ", ".join(f"{s} ({n})" for s, n in studies))
     for seed in ("000_ab7c340e2d421fb1.txt", "001_4b6b95b8d5ebee31.txt", "002_da1ad0bff1de4cb9.txt",
                  "003_0e3de1902f9d4f79.txt", "004_14f0dc3ec2813722.txt"):
         assert by_file.get(seed, (0, 0))[1] > 0, f"no figure curated from {seed}"
@@ -133,6 +137,9 @@ SPOT_CHECKS = [
     ("House2010ResectionSeries", "OverallSurvival", 43, S0, "House et al, 47 2010 1600 — 5-y: 33 64 5-y: 43"),
     ("FongSeries1999", "OverallSurvival", 37, S0, "Fong et al, 6 1999 1001 — — 69 5-y: 37 10-y: 22"),
     ("CairoNeoadjuvantCohort", "Morbidity", 25, S4, "Morbidity and mortality 6 25"),
+    ("Tanaka2009DLM", "PersistentDiseaseAfterCompleteResponse", 30.6, S2, "In total, 30.6% of lesions had either microscopically confirmed persistent metastases or recurrence in situ"),
+    ("Tanaka2009DLM", "DisappearingMetastasisRate", 86, S2, "they examined 86 metastases showing complete response by imaging"),
+    ("Benoist2006DLM", "PersistentDiseaseAfterCompleteResponse", 83, S2, "83% (55/66) of metastases showing complete response on imaging"),
     ("CairoNeoadjuvantCohort", "MarginWidth", 4.5, S4, "Margins Mean 4.5"),
 ]
 
@@ -155,7 +162,7 @@ def test_spot_check_figure_against_seed(repo_store, study, endpoint, value, seed
 
 def test_spot_checks_span_all_sources():
     assert len(SPOT_CHECKS) >= 30
-    assert {s for *_, s, _ in SPOT_CHECKS} >= {S0, S1, S3, S4, REF}
+    assert {s for *_, s, _ in SPOT_CHECKS} >= {S0, S1, S2, S3, S4, REF}
 
 
 def _iri(value: str):

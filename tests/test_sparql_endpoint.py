@@ -657,44 +657,6 @@ def test_repository_service_description_lists_both_graphs(repo_client):
 # --------------------------------------------------------------------------- a real server (and the remote-store proxy)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def live_server():
-    port = _free_port()
-    env = dict(os.environ, CRLM_KG_QUERY_TIMEOUT="2", CRLM_KG_QUERY_WORKERS="2", PYTHONPATH=str(ROOT))
-    env.pop("CRLM_KG_SPARQL_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("uvicorn exited: " + proc.stdout.read().decode(errors="replace")[-2000:])
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start in 60 s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @pytest.mark.slow
 def test_real_uvicorn_server(live_server):
     endpoint = live_server + "/sparql"

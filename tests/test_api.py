@@ -1,0 +1,177 @@
+"""The evidence, named-query, browsing and ontology endpoints, through HTTP.
+
+In-process through the ASGI test client on the real graph, and the evidence
+lookup once more against a real uvicorn process.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import rdflib
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from crlm_kg import paths
+
+CASES = paths.EXAMPLES_DIR / "patients"
+
+
+@pytest.fixture(scope="module")
+def client(repo_store):
+    with TestClient(create_app(repo_store)) as c:
+        yield c
+
+
+def problem(response, status):
+    assert response.status_code == status, response.text[:500]
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["title"]
+    assert "Traceback" not in response.text
+    return body
+
+
+def test_health(client):
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and body["store"] == "embedded" and body["triples"] > 10000
+
+
+def test_evidence_json(client):
+    r = client.post("/evidence", content=(CASES / "case-resectable-high-fong.json").read_bytes(), headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text[:500]
+    body = r.json()
+    assert body["patient"] == "case-resectable-high-fong"
+    assert body["derived"]["fongScore"]["min"] == 5
+    status = {t["id"]: t["status"] for t in body["trials"]}
+    assert status["CHARISMA"] == "eligible" and status["NewEPOC"] == "ineligible"
+
+
+def test_evidence_turtle_and_jsonld_give_the_same_answer(client):
+    record = {"id": "same-answer", "age": 66, "ecog": 1, "liverMetastases": {"count": 12, "resectability": "unresectable"},
+              "molecular": {"ras": "wild-type"}, "extrahepaticDisease": False}
+    as_json = client.post("/evidence", json=record).json()
+    ttl = f"""@prefix crlm: <{paths.CRLM}> .
+    <https://w3id.org/crlm-kg/patient/same-answer> a crlm:Patient ; crlm:age 66 ; crlm:ecogPerformanceStatus 1 ;
+        crlm:liverMetastasisCount 12 ; crlm:resectability crlm:Unresectable ; crlm:rasStatus crlm:RasWildType ;
+        crlm:extrahepaticDisease false ."""
+    as_ttl = client.post("/evidence", content=ttl.encode(), headers={"content-type": "text/turtle"})
+    assert as_ttl.status_code == 200, as_ttl.text[:500]
+    assert {t["id"]: t["status"] for t in as_ttl.json()["trials"]} == {t["id"]: t["status"] for t in as_json["trials"]}
+    assert {t["id"]: t["status"] for t in as_json["trials"]}["ATOM"] == "eligible"
+
+
+def test_evidence_invalid_record_is_422_with_fields(client):
+    body = problem(client.post("/evidence", json={"id": "bad", "age": 12, "liverMetastases": {"count": 0}}), 422)
+    fields = {e["field"] for e in body["errors"]}
+    assert {"age", "liverMetastases.count"} <= fields
+    assert "trials" not in body
+
+
+@pytest.mark.parametrize("payload,content_type", [
+    (b"{not json", "application/json"),
+    (b"\xff\xfe\xfa", "application/json"),
+    (b'{"id": "x> <y"}', "application/json"),
+    (b"[" * 20000, "application/json"),
+    (b"<x> <y> .", "text/turtle"),
+])
+def test_evidence_malformed_input(client, payload, content_type):
+    body = problem(client.post("/evidence", content=payload, headers={"content-type": content_type}), 422)
+    assert body["errors"] and all(e["field"] and e["rule"] for e in body["errors"])
+
+
+def test_evidence_oversized_body_is_413(client, monkeypatch):
+    monkeypatch.setenv("CRLM_KG_MAX_BODY_BYTES", "1000")
+    problem(client.post("/evidence", content=b'{"id": "x", "pad": "' + b"a" * 5000 + b'"}', headers={"content-type": "application/json"}), 413)
+
+
+def test_evidence_batch(client):
+    records = [json.loads((CASES / n).read_text()) for n in ("case-sparse-record.json", "case-cirrhosis.json")]
+    r = client.post("/evidence/batch", json=records)
+    assert r.status_code == 200
+    assert [b["patient"] for b in r.json()] == ["case-sparse", "case-cirrhosis"]
+    assert problem(client.post("/evidence", json=records), 422)["errors"][0]["rule"] == "single-record"
+
+
+def test_queries_list_and_run(client):
+    listed = client.get("/queries").json()
+    assert len(listed) >= 20 and all(q["title"] and q["columns"] for q in listed)
+    r = client.get("/queries/hazard-ratios-by-endpoint", params={"endpoint": "OverallSurvival"})
+    assert r.status_code == 200
+    rows = r.json()["rows"]
+    assert any(row["study"].endswith("/FIRE3") and row["hr"] == 0.77 for row in rows)
+
+
+def test_queries_errors_name_the_parameter(client):
+    assert problem(client.get("/queries/no-such-query"), 404)["errors"][0]["field"] == "name"
+    assert problem(client.get("/queries/rcts-by-setting"), 400)["errors"][0]["field"] == "setting"
+    assert problem(client.get("/queries/rcts-by-setting", params={"setting": "a b"}), 400)["errors"][0]["field"] == "setting"
+    body = problem(client.get("/queries/rcts-by-setting?setting=Resectable&setting=Unresectable"), 400)
+    assert body["errors"][0]["rule"] == "single-value"
+
+
+def test_studies(client):
+    studies = client.get("/studies").json()
+    ids = {s["id"] for s in studies}
+    assert {"EORTC40983", "LIGRO", "CELIM", "JCOG0603"} <= ids
+    eortc = client.get("/studies/EORTC40983").json()
+    assert eortc["registryId"] == "NCT00006479"
+    assert any(a["id"] == "EORTC40983_ArmPerioperative" for a in eortc["arms"])
+    assert any(c["id"] == "EORTC40983_CritAgeMax" and c["thresholdValue"] == 80 for c in eortc["criteria"])
+    assert any(o.get("value") == 61.3 for o in eortc["outcomes"])
+    assert any(p.get("doi") == "10.1016/S0140-6736(08)60455-9" for p in eortc["publications"])
+    assert problem(client.get("/studies/NoSuchStudy"), 404)["errors"][0]["field"] == "study_id"
+    assert problem(client.get("/studies/x%3E%20%3Cy"), 404)["errors"][0]["rule"] == "pattern"
+
+
+def test_treatments_and_endpoints(client):
+    treatments = {t["id"]: t for t in client.get("/treatments").json()}
+    assert treatments["ALPPS"]["parent"] == "StagedHepatectomy" and treatments["ALPPS"]["definition"]
+    endpoints = {e["id"] for e in client.get("/endpoints").json()}
+    assert {"OverallSurvival", "HepaticProgressionFreeSurvival", "Mortality90Day"} <= endpoints
+
+
+@pytest.mark.parametrize("accept,fmt", [("text/turtle", "turtle"), ("application/rdf+xml", "xml"), ("application/ld+json", "json-ld")])
+def test_ontology_content_negotiation(client, accept, fmt):
+    r = client.get("/ontology", headers={"accept": accept})
+    assert r.status_code == 200 and r.headers["content-type"].startswith(accept)
+    graph = rdflib.Graph().parse(data=r.content, format=fmt)
+    assert (rdflib.URIRef(paths.ONTOLOGY_IRI), rdflib.RDF.type, rdflib.OWL.Ontology) in graph
+
+
+def test_ontology_html_and_406(client):
+    r = client.get("/ontology", headers={"accept": "text/html"})
+    assert r.status_code == 200 and "two-stage hepatectomy" in r.text.lower()
+    problem(client.get("/ontology", headers={"accept": "image/png"}), 406)
+    problem(client.get("/ontology", params={"format": "pdf"}), 400)
+
+
+def test_openapi_documents_the_patient_record(client):
+    spec = client.get("/openapi.json").json()
+    assert "PatientRecord" in spec["components"]["schemas"]
+    assert set(spec["paths"]["/evidence"]["post"]["requestBody"]["content"]) == {"application/json", "application/ld+json", "text/turtle"}
+    for path in ("/health", "/sparql", "/queries", "/queries/{name}", "/patients/validate", "/evidence", "/studies", "/studies/{study_id}", "/treatments", "/endpoints", "/ontology"):
+        assert path in spec["paths"], path
+
+
+def test_cors_is_configurable(repo_store, monkeypatch):
+    monkeypatch.setenv("CRLM_KG_CORS_ORIGINS", "https://example.org")
+    with TestClient(create_app(repo_store)) as c:
+        r = c.get("/health", headers={"origin": "https://example.org"})
+        assert r.headers.get("access-control-allow-origin") == "https://example.org"
+    monkeypatch.delenv("CRLM_KG_CORS_ORIGINS")
+    r = TestClient(create_app(repo_store)).get("/health", headers={"origin": "https://example.org"})
+    assert "access-control-allow-origin" not in r.headers
+
+
+@pytest.mark.slow
+def test_evidence_through_a_real_uvicorn(live_server):
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        r = http.post("/evidence", content=(CASES / "case-unresectable-ras-mutant-right.json").read_bytes(),
+                      headers={"content-type": "application/json"})
+        assert r.status_code == 200
+        assert {t["id"]: t["status"] for t in r.json()["trials"]}["BECOME"] == "eligible"
+        assert http.get("/studies/LIGRO").json()["registryId"] == "NCT02215577"
+        assert http.post("/evidence", content=b"nope", headers={"content-type": "application/json"}).status_code == 422

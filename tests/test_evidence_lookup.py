@@ -125,6 +125,8 @@ def test_unresectable_ras_mutant_right(lookup):
     assert s["CLOCC"] == "eligible"
     # SECA-II: non-resectable liver-only disease
     assert s["SECAII"] == "eligible"
+    # JCOG0603 randomised after upfront complete hepatectomy: not for unresectable disease
+    assert s["JCOG0603"] == "ineligible"
     assert r["derived"]["sidedness"] == "right"  # caecum: hepatic flexure through caecum is right
     # the left-sided-only anti-EGFR recommendation does not apply
     assert all(rec["id"] != "Rec_NCCN_AntiEGFRLeftSidedOnly" for rec in r["recommendations"])

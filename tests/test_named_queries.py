@@ -67,6 +67,8 @@ KNOWN_ROWS = [
     ("disappearing-metastases", {}, {"study": D + "Arita2014DLM"}),
     ("arms-and-regimens", {"study": "EORTC40983"}, {"arm": D + "EORTC40983_ArmPerioperative", "plannedCycles": 6, "randomised": 182}),
     ("trials-meeting-criterion", {"characteristic": "age", "value": "78"}, {"study": D + "FIRE3", "threshold": 75, "meets": False}),
+    ("trials-for-patient", {"age": "82", "ecog": "2", "count": "1", "resectability": "Resectable", "ras": "RasWildType", "extrahepaticDisease": "false"},
+     {"study": D + "NewEPOC", "met": 4, "unknown": 0}),
 ]
 
 

@@ -13,8 +13,13 @@ worker processes) against a minimal rdflib-backed SPARQL endpoint defined in
 this file (``rdflib_app``), both serving the repository graph with the union
 default graph, answering the same query as SPARQL JSON results.
 
-To add a scenario (e.g. ``/evidence``), append a ``Scenario`` to
-``SCENARIOS`` with its request and the targets it runs against.
+Scenario ``evidence``: ``POST /evidence`` for one example patient, the crlm-kg
+app on its embedded Oxigraph store against the *same app* whose store answers
+the evidence lookup's SPARQL with rdflib's engine (``RdflibStore``), so the
+ratio isolates the engine.
+
+To add a scenario, append a ``Scenario`` to ``SCENARIOS`` with its request and
+the targets it runs against.
 """
 
 from __future__ import annotations
@@ -80,6 +85,63 @@ def rdflib_app():
     sparql.__annotations__ = {"request": Request}  # resolved here: this module uses string annotations
     app.add_api_route("/sparql", sparql, methods=["GET", "POST"])
     return app
+
+
+class RdflibStore:
+    """The project's Store interface answered by rdflib's SPARQL engine (for the comparison only)."""
+
+    name = "rdflib"
+
+    def __init__(self):
+        import rdflib
+
+        sys.path.insert(0, str(ROOT))
+        from crlm_kg.graphs import all_quads
+
+        self.dataset = rdflib.Dataset(default_union=True)
+        for quad in all_quads():
+            graph = self.dataset.graph(rdflib.URIRef(quad.graph_name.value))
+            graph.add(tuple(_to_rdflib(t) for t in (quad.subject, quad.predicate, quad.object)))
+
+    def select(self, query, bindings=None):
+        from decimal import Decimal
+
+        import rdflib
+        from crlm_kg.store import IRI, PREFIX_BLOCK, bind_parameters
+
+        rows = []
+        result = self.dataset.query(PREFIX_BLOCK + bind_parameters(query, bindings))
+        names = [str(v) for v in result.vars]
+        for solution in result:
+            row = {}
+            for name, term in zip(names, solution):
+                if term is None:
+                    continue
+                if isinstance(term, rdflib.URIRef):
+                    row[name] = IRI(str(term))
+                elif isinstance(term, rdflib.Literal):
+                    value = term.toPython()
+                    row[name] = float(value) if isinstance(value, Decimal) else (value if isinstance(value, (int, float, bool, str)) else str(term))
+                else:
+                    row[name] = "_:" + str(term)
+            rows.append(row)
+        return rows
+
+    def ask(self, query):
+        from crlm_kg.store import PREFIX_BLOCK
+
+        return bool(self.dataset.query(PREFIX_BLOCK + query).askAnswer)
+
+    def triple_count(self):
+        return len(self.dataset)
+
+
+def rdflib_evidence_app():
+    """The crlm-kg app whose evidence lookup runs on rdflib's SPARQL engine."""
+    sys.path.insert(0, str(ROOT))
+    from api.app import create_app
+
+    return create_app(RdflibStore())
 
 
 def _to_rdflib(term):
@@ -199,7 +261,8 @@ async def _load(base: str, scenario: Scenario, concurrency: int, duration: float
         for _ in range(warmup):
             _, ok = await once()
             if not ok:
-                response = await client.request(scenario.method, scenario.path, params=scenario.params, headers=scenario.headers)
+                response = await client.request(scenario.method, scenario.path, params=scenario.params, json=scenario.json_body,
+                                                headers=scenario.headers)
                 raise RuntimeError(f"{scenario.name} @ {base}: the warm-up request failed: {response.status_code} {response.text[:300]}")
         latencies: list[float] = []
         errors = 0
@@ -236,12 +299,21 @@ def _sparql_counts(response: httpx.Response) -> list:
 TARGETS = {
     "crlm-kg": lambda: Target("crlm-kg (pyoxigraph workers)", "api.app:create_app"),
     "rdflib": lambda: Target("rdflib endpoint (baseline)", "bench_sparql:rdflib_app", app_dir=HERE),
+    "crlm-kg-rdflib": lambda: Target("crlm-kg on rdflib's engine", "bench_sparql:rdflib_evidence_app", app_dir=HERE),
 }
+
+EVIDENCE_PATIENT = json.loads((ROOT / "data" / "examples" / "patients" / "case-borderline-small-flr.json").read_text())
+
+
+def _evidence_statuses(response: httpx.Response) -> list:
+    return sorted((t["id"], t["status"]) for t in response.json()["trials"])
 
 SCENARIOS = [
     Scenario("sparql", "GET", "/sparql", params={"query": SPARQL_QUERY},
              headers={"Accept": "application/sparql-results+json"}, targets=["crlm-kg", "rdflib"], check=_sparql_ok,
              fingerprint=_sparql_counts),
+    Scenario("evidence", "POST", "/evidence", json_body=EVIDENCE_PATIENT, targets=["crlm-kg", "crlm-kg-rdflib"],
+             fingerprint=_evidence_statuses),
 ]
 
 
@@ -264,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in scenarios:
             if scenario.fingerprint:  # sanity: every target gives the same answer
                 answers = {name: scenario.fingerprint(httpx.request(scenario.method, targets[name].base + scenario.path, params=scenario.params,
-                                                                     headers=scenario.headers, timeout=60)) for name in scenario.targets}
+                                                                     json=scenario.json_body, headers=scenario.headers, timeout=120))
+                           for name in scenario.targets}
                 if len({json.dumps(a, sort_keys=True, default=str) for a in answers.values()}) > 1:
                     print(f"WARNING: the targets answer {scenario.name} differently: {answers}", file=sys.stderr)
             for name in scenario.targets:

@@ -30,21 +30,34 @@ from .store import IRI, Store, values_block
 MET, NOT_MET, UNKNOWN = "met", "not-met", "unknown"
 
 # One query evaluates every evaluable criterion and score component against the
-# patient's facts (?pchar ?pv). A comparison that cannot be made (a string
+# patient's facts (?char ?pv); a criterion on a field the patient lacks gives no
+# row and reads as unknown. A comparison that cannot be made (a string
 # against a number) leaves ?holds unbound, which reads as unknown.
 LEAF_QUERY = """
 SELECT ?crit ?pv ?holds WHERE {
   ?crit crlm:characteristic ?char ; crlm:comparison ?op .
-  OPTIONL_PLACEHOLDER
+  PATIENT_FACTS
   OPTIONAL { ?crit crlm:thresholdValue ?thr }
-  BIND(EXISTS { ?crit crlm:requiredValue ?pv } AS ?inRequired)
+  OPTIONAL { ?crit crlm:requiredValue ?matchedValue FILTER(?matchedValue = ?pv) }
+  BIND(BOUND(?matchedValue) AS ?inRequired)
+  # Each comparison gets its own BIND and IF only chooses among variables:
+  # Virtuoso cannot compile a comparison inside IF or COALESCE.
+  BIND(?pv = ?thr AS ?equalsThreshold)
+  BIND(?pv != ?thr AS ?differsFromThreshold)
+  BIND(!?inRequired AS ?notInRequired)
+  BIND(IF(BOUND(?thr), ?equalsThreshold, ?inRequired) AS ?equal)
+  BIND(IF(BOUND(?thr), ?differsFromThreshold, ?notInRequired) AS ?notEqual)
+  BIND(?pv < ?thr AS ?less)
+  BIND(?pv <= ?thr AS ?lessOrEqual)
+  BIND(?pv > ?thr AS ?greater)
+  BIND(?pv >= ?thr AS ?greaterOrEqual)
   BIND(
-    IF(?op = crlm:Equal, IF(BOUND(?thr), ?pv = ?thr, ?inRequired),
-    IF(?op = crlm:NotEqual, IF(BOUND(?thr), ?pv != ?thr, !?inRequired),
-    IF(?op = crlm:LessThan, ?pv < ?thr,
-    IF(?op = crlm:LessThanOrEqual, ?pv <= ?thr,
-    IF(?op = crlm:GreaterThan, ?pv > ?thr,
-    IF(?op = crlm:GreaterThanOrEqual, ?pv >= ?thr, ?unboundOperator))))))
+    IF(?op = crlm:Equal, ?equal,
+    IF(?op = crlm:NotEqual, ?notEqual,
+    IF(?op = crlm:LessThan, ?less,
+    IF(?op = crlm:LessThanOrEqual, ?lessOrEqual,
+    IF(?op = crlm:GreaterThan, ?greater,
+    IF(?op = crlm:GreaterThanOrEqual, ?greaterOrEqual, ?unboundOperator))))))
     AS ?holds)
 }
 """
@@ -166,6 +179,22 @@ SIDEDNESS_PROPERTY = IRI(paths.CRLM + "primaryTumourSidedness")
 LOCATION_PROPERTY = IRI(paths.CRLM + "primaryTumourLocation")
 
 
+def _first(current: Any, candidate: Any) -> Any:
+    """The smallest of the values seen, so a node with several quotes or labels reads the same on every engine."""
+    if candidate is None:
+        return current
+    return candidate if current is None or str(candidate) < str(current) else current
+
+
+def _deterministic(entry: dict[str, Any]) -> dict[str, Any]:
+    for key in ("settings", "conflictsWith"):
+        if key in entry:
+            entry[key] = sorted(entry[key])
+    if "supportedBy" in entry:
+        entry["supportedBy"] = sorted(entry["supportedBy"], key=lambda s: s["id"])
+    return entry
+
+
 def _short(iri: Any) -> str:
     text = str(iri)
     for prefix in (paths.CRLMD, paths.CRLM):
@@ -178,7 +207,7 @@ def _short(iri: Any) -> str:
 class Criterion:
     iri: str
     kind: str  # inclusion / exclusion
-    text: str
+    label: str | None
     quote: str | None
     characteristic: str | None
     operator: str | None
@@ -188,6 +217,10 @@ class Criterion:
     evaluable: bool = True
     source: str | None = None
     locator: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.label or self.quote or _short(self.iri)
 
 
 def combine(kind: str, statuses: Iterable[str]) -> str:
@@ -226,11 +259,15 @@ class EvidenceLookup:
             if existing is not None:
                 if kind == "exclusion":
                     existing.kind = kind
+                existing.label = _first(existing.label, row.get("label"))
+                existing.quote = _first(existing.quote, row.get("quote"))
+                existing.source = _first(existing.source, row.get("docLabel"))
+                existing.locator = _first(existing.locator, row.get("locator"))
                 continue
             result[iri] = Criterion(
                 iri=iri,
                 kind=kind,
-                text=row.get("label") or row.get("quote") or _short(iri),
+                label=row.get("label"),
                 quote=row.get("quote"),
                 characteristic=str(row["char"]) if "char" in row else None,
                 operator=_short(row["op"]) if "op" in row else None,
@@ -239,9 +276,9 @@ class EvidenceLookup:
                 source=row.get("docLabel"),
                 locator=row.get("locator"),
             )
-        for row in self.store.select(REQUIRED_VALUES_QUERY):
+        for row in sorted(self.store.select(REQUIRED_VALUES_QUERY), key=lambda r: (str(r["crit"]), str(r["value"]))):
             crit = result.get(str(row["crit"]))
-            if crit is not None:
+            if crit is not None and str(row["value"]) not in crit.required:
                 crit.required.append(str(row["value"]))
                 crit.required_labels.append(row.get("label") or _short(row["value"]))
         return result
@@ -261,11 +298,16 @@ class EvidenceLookup:
         holders: dict[str, dict[str, Any]] = {}
         for row in self.store.select(HOLDERS_QUERY):
             iri = str(row["holder"])
-            entry = holders.setdefault(iri, {"iri": iri, "roots": [], "label": row.get("acronym") or row.get("label") or _short(iri),
+            entry = holders.setdefault(iri, {"iri": iri, "roots": [], "acronym": None, "fullLabel": None,
                                              "isStudy": bool(row.get("isStudy")), "isStatement": bool(row.get("isStatement"))})
+            entry["acronym"] = _first(entry["acronym"], row.get("acronym"))
+            entry["fullLabel"] = _first(entry["fullLabel"], row.get("label"))
             if str(row["root"]) not in entry["roots"]:
                 entry["roots"].append(str(row["root"]))
-        return sorted(holders.values(), key=lambda h: h["label"])
+        for entry in holders.values():
+            entry["roots"].sort()
+            entry["label"] = entry["acronym"] or entry["fullLabel"] or _short(entry["iri"])
+        return sorted(holders.values(), key=lambda h: (h["label"], h["iri"]))
 
     @cached_property
     def outcomes(self) -> dict[str, list[dict[str, Any]]]:
@@ -295,9 +337,12 @@ class EvidenceLookup:
                     "conflictsWith": [],
                 }
                 by_study[study][node] = entry
+            for key, column in (("label", "label"), ("source", "docLabel"), ("quote", "quote"), ("arm", "armLabel"),
+                                ("comparator", "comparatorLabel"), ("population", "population")):
+                entry[key] = _first(entry[key], row.get(column))
             if "conflict" in row and _short(row["conflict"]) not in entry["conflictsWith"]:
                 entry["conflictsWith"].append(_short(row["conflict"]))
-        return {s: sorted(v.values(), key=lambda e: e["id"]) for s, v in by_study.items()}
+        return {s: sorted((_deterministic(e) for e in v.values()), key=lambda e: e["id"]) for s, v in by_study.items()}
 
     @cached_property
     def statements(self) -> list[dict[str, Any]]:
@@ -321,6 +366,9 @@ class EvidenceLookup:
                     "supportedBy": [],
                     "conflictsWith": [],
                 }
+            for key, column in (("label", "label"), ("text", "text"), ("source", "docLabel"), ("quote", "quote"),
+                                ("level", "level"), ("issuedBy", "issuer")):
+                entry[key] = _first(entry[key], row.get(column))
             if "setting" in row and _short(row["setting"]) not in entry["settings"]:
                 entry["settings"].append(_short(row["setting"]))
             if "conflict" in row and _short(row["conflict"]) not in entry["conflictsWith"]:
@@ -329,7 +377,7 @@ class EvidenceLookup:
                 support = {"id": _short(row["support"]), "label": row.get("supportLabel")}
                 if support not in entry["supportedBy"]:
                     entry["supportedBy"].append(support)
-        return sorted(result.values(), key=lambda s: s["id"])
+        return sorted((_deterministic(e) for e in result.values()), key=lambda s: s["id"])
 
     @cached_property
     def scores(self) -> dict[str, dict[str, Any]]:
@@ -413,8 +461,9 @@ class EvidenceLookup:
     def evaluate_leaves(self, facts: list[tuple[str, Any]]) -> dict[str, tuple[str, list[Any]]]:
         """Status of every evaluable criterion in the graph for these facts: one SPARQL query."""
         rows = [(IRI(str(p)), v) for p, v in facts]
-        block = values_block(["pchar", "pv"], rows) if rows else "VALUES (?pchar ?pv) { }"
-        query = LEAF_QUERY.replace("OPTIONL_PLACEHOLDER", "OPTIONAL { " + block + " FILTER(?pchar = ?char) }")
+        if not rows:
+            return {}
+        query = LEAF_QUERY.replace("PATIENT_FACTS", values_block(["char", "pv"], rows))
         holds: dict[str, list[bool | None]] = {}
         values: dict[str, list[Any]] = {}
         for row in self.store.select(query):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from fastapi.middleware.cors import CORSMiddleware
 
 import crlm_kg
 from crlm_kg.store import Store, open_store
 
-from . import problems
+from . import privacy, problems
 
 
 def create_app(store: Store | None = None) -> FastAPI:
@@ -25,13 +25,21 @@ def create_app(store: Store | None = None) -> FastAPI:
     )
     app.state.store = store
     problems.install(app)
+    problems.document_validation_errors(app)
     origins = [o for o in os.environ.get("CRLM_KG_CORS_ORIGINS", "").split(",") if o]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["*"])
 
+    privacy.install()
+
     @app.get("/health", tags=["service"], summary="Liveness and the size of the loaded graph")
-    def health() -> dict:
-        return {"status": "ok", "store": store.name, "triples": store.triple_count(), "version": crlm_kg.__version__}
+    def health(fingerprint: bool = Query(False, description="add the graph's canonical SHA-256 (about 0.2 s; embedded store only)")) -> dict:
+        body = {"status": "ok", "store": store.name, "triples": store.triple_count(), "version": crlm_kg.__version__}
+        if fingerprint:
+            from crlm_kg.graphs import graph_fingerprint
+
+            body["fingerprint"] = graph_fingerprint(store) if hasattr(store, "store") else None
+        return body
 
     for module_name in ("sparql", "patients", "evidence", "browse"):
         module = _optional(module_name)

@@ -16,6 +16,7 @@ from crlm_kg.store import IRI, QueryError
 
 from .problems import Problem
 
+ONTOLOGY_FORMATS = {"ttl": "text/turtle", "owl": "application/rdf+xml", "rdf": "application/rdf+xml", "jsonld": "application/ld+json", "html": "text/html"}
 _SLUG = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,120}$")
 
 
@@ -206,10 +207,16 @@ def register(app: FastAPI) -> None:
         tags=["ontology"],
         summary="The ontology: Turtle, RDF/XML, JSON-LD or HTML documentation by content negotiation",
         responses={200: {"content": {"text/turtle": {}, "application/rdf+xml": {}, "application/ld+json": {}, "text/html": {}}},
+                   400: {"description": "an unknown format"},
                    406: {"description": "none of the offered formats is acceptable"}},
+        openapi_extra={"parameters": [{"name": "format", "in": "query", "required": False,
+                                       "description": "overrides Accept: ttl, owl, rdf, jsonld or html",
+                                       "schema": {"type": "string", "enum": list(ONTOLOGY_FORMATS)}}]},
     )
-    def ontology(request: Request, format: Optional[str] = None) -> Response:
-        offered = {"ttl": "text/turtle", "owl": "application/rdf+xml", "rdf": "application/rdf+xml", "jsonld": "application/ld+json", "html": "text/html"}
+    def ontology(request: Request) -> Response:
+        # read by hand, so that the OpenAPI document declares the one enum parameter of openapi_extra
+        format = request.query_params.get("format")
+        offered = ONTOLOGY_FORMATS
         if format is not None:
             if format not in offered:
                 raise Problem(400, "Unknown format", f"format must be one of {', '.join(offered)}",

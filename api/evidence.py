@@ -11,10 +11,12 @@ from typing import Any, Optional
 
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from crlm_kg import patients
 from crlm_kg.evidence import EvidenceLookup
 
+from . import privacy
 from .problems import Problem, read_body
 
 PATIENT_MEDIA_TYPES = ["application/json", "application/ld+json", "text/turtle"]
@@ -147,13 +149,15 @@ def register(app: FastAPI) -> None:
     )
     async def evidence(request: Request) -> dict[str, Any]:
         data = await read_body(request)
-        report, records = patients.parse_and_validate(data, content_type=request.headers.get("content-type"))
+        privacy.record_received("/evidence", data)
+        # validation and evaluation are CPU-bound: off the event loop, so other clients keep being served
+        report, records = await run_in_threadpool(patients.parse_and_validate, data, None, request.headers.get("content-type"))
         if not report.conforms:
             raise validation_problem(report)
         if len(records) != 1:
             raise Problem(422, "One patient record expected", f"got {len(records)} records; POST /evidence/batch evaluates several",
                           [{"field": "(document)", "rule": "single-record", "message": "send exactly one patient record"}])
-        return lookup_for(app).evaluate(records[0])
+        return await run_in_threadpool(lookup_for(app).evaluate, records[0])
 
     @app.post(
         "/evidence/batch",
@@ -166,8 +170,9 @@ def register(app: FastAPI) -> None:
     )
     async def evidence_batch(request: Request) -> list[dict[str, Any]]:
         data = await read_body(request, limit=int(os.environ.get("CRLM_KG_MAX_BATCH_BYTES", str(16 * 1024 * 1024))))
-        report, records = patients.parse_and_validate(data, content_type=request.headers.get("content-type"))
+        privacy.record_received("/evidence/batch", data)
+        report, records = await run_in_threadpool(patients.parse_and_validate, data, None, request.headers.get("content-type"))
         if not report.conforms:
             raise validation_problem(report)
         lookup = lookup_for(app)
-        return [lookup.evaluate(r) for r in records]
+        return await run_in_threadpool(lambda: [lookup.evaluate(r) for r in records])

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from crlm_kg import patients
 
-from .problems import PROBLEM_JSON, problem_response
+from . import privacy
+from .problems import PROBLEM_JSON, problem_response, read_body
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 
@@ -90,9 +91,9 @@ def register(app: FastAPI) -> None:
         openapi_extra={"requestBody": _REQUEST_BODY},
     )
     async def validate_patients(request: Request):
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return problem_response(413, "Request body too large", f"a document may hold at most {MAX_BODY_BYTES} bytes")
+        # refused early: by Content-Length, or as soon as the stream passes the limit (never buffered whole)
+        body = await read_body(request, limit=MAX_BODY_BYTES)
+        privacy.record_received("/patients/validate", body)
         # SHACL validation is CPU-bound: keep it off the event loop
         report = await run_in_threadpool(patients.validate_document, body, None, request.headers.get("content-type"))
         if not report.conforms:

@@ -58,12 +58,66 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        return problem_response(exc.status_code, str(exc.detail) if exc.detail else "HTTP error")
+        response = problem_response(exc.status_code, str(exc.detail) if exc.detail else "HTTP error")
+        for name, value in (getattr(exc, "headers", None) or {}).items():  # e.g. Allow on a 405 (RFC 9110 §15.5.6)
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        from .privacy import PATIENT_PATHS, log_patients
+
+        if request.url.path in PATIENT_PATHS and not log_patients():
+            # the exception's message may quote the patient's values: keep the frames, withhold the text
+            import traceback
+
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("unhandled %s on %s %s (message withheld: CRLM_KG_LOG_PATIENTS is off)\n%s",
+                      type(exc).__name__, request.method, request.url.path, frames)
+        else:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "Internal error", "the server could not answer this request; it has been logged")
+
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem report; errors names each field or parameter and the rule it broke",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "rule", "message"],
+                                               "properties": {"field": {"type": "string"}, "rule": {"type": "string"}, "message": {"type": "string"}}}},
+    },
+}
+
+
+def document_validation_errors(app: FastAPI) -> None:
+    """FastAPI documents its request-validation 422 as ``application/json`` (HTTPValidationError);
+    the service answers it as a problem report (``_validation`` above). Make the document say so."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        ref = "#/components/schemas/HTTPValidationError"
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                response = operation.get("responses", {}).get("422", {})
+                content = response.get("content", {})
+                if content.get("application/json", {}).get("schema", {}).get("$ref") == ref:
+                    del content["application/json"]
+                    content[PROBLEM_JSON] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    response["description"] = "the request does not match the documented schema (problem report naming each field)"
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
 
 
 DEFAULT_MAX_BODY = 1024 * 1024

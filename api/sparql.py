@@ -204,12 +204,18 @@ _TOKEN = re.compile(
   | (?P<var>[?$][^\s{}()\[\];,.<>"'=!&|+*/^#]+)
   | (?P<lang>@[A-Za-z]+(?:-[A-Za-z0-9]+)*)
   | (?P<bnode>_:[^\s{}()\[\];,<>"'#]+)
-  | (?P<pname>[^\s{}()\[\];,<>"'\#?$@:=!&|+*/^]*:[^\s{}()\[\];,<>"'\#=!&|+*/^]*)
-  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<name>[^\s{}()\[\];,<>"'\#?$@:=!&|+*/^]+(?::[^\s{}()\[\];,<>"'\#=!&|+*/^]*)?)
+  | (?P<pname>:[^\s{}()\[\];,<>"'\#=!&|+*/^]*)
   | (?P<other>.)
     """,
     re.VERBOSE | re.DOTALL,
 )
+# A run of name characters is one token, whatever follows it, so tokenizing is linear: with
+# "a prefix, then ':'" and "a word" as separate alternatives, a long run without a colon
+# ("-" * 50000) was rescanned from every position (13 s of regex on the event loop).
+# A run with a colon is a prefixed name; in a run without one, the bare words are its
+# [A-Za-z_][A-Za-z0-9_]* pieces ("1SERVICE" holds SERVICE, as the SPARQL lexer reads it).
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 UPDATE_KEYWORDS = {"INSERT", "DELETE", "LOAD", "CLEAR", "DROP", "CREATE", "ADD", "MOVE", "COPY", "WITH"}
 QUERY_FORMS = {"SELECT", "ASK", "CONSTRUCT", "DESCRIBE"}
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
@@ -220,8 +226,8 @@ def keywords(text: str) -> list[str]:
     variables, prefixed names, blank nodes and language tags."""
     words = []
     for match in _TOKEN.finditer(text):
-        if match.lastgroup == "word":
-            words.append(match.group().upper())
+        if match.lastgroup == "name" and ":" not in match.group():
+            words.extend(w.upper() for w in _WORD.findall(match.group()))
     return words
 
 
@@ -669,10 +675,34 @@ async def parse_protocol_request(request: Request, settings: Settings) -> Protoc
                    "content-type", "media-type", headers={"Accept-Post": "application/x-www-form-urlencoded, application/sparql-query"})
 
 
+MAX_NESTING = 200
+_OPENERS, _CLOSERS = "{([", "})]"
+
+
+def nesting_depth(text: str, limit: int = MAX_NESTING) -> int:
+    """Deepest nesting of {}, () and [] outside strings, IRIs and comments (stops counting past ``limit``)."""
+    depth = deepest = 0
+    for match in _TOKEN.finditer(text):
+        if match.lastgroup != "other":
+            continue
+        char = match.group()
+        if char in _OPENERS:
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+        elif char in _CLOSERS:
+            depth = max(0, depth - 1)
+    return deepest
+
+
 def check_query(text: str) -> QueryShape:
-    """Refusals that do not need the engine: empty text, updates, SERVICE."""
+    """Refusals that do not need the engine: empty text, updates, SERVICE, absurd nesting."""
     if not text.strip():
         raise _Refusal(400, "Missing query", "the query is empty", "query", "required")
+    if nesting_depth(text) > MAX_NESTING:
+        # Oxigraph's parser recurses per level: thousands of levels overflow a worker's stack and kill it
+        raise _Refusal(400, "Query nested too deeply", f"the query nests groups or expressions more than {MAX_NESTING} levels deep", "query", "max-nesting")
     shape = inspect_query(text)
     if shape.update:
         raise _Refusal(400, UPDATE_REFUSED, f"{shape.update} is an update operation; " + READ_ONLY, "query", "read-only")
@@ -746,8 +776,11 @@ class _Engine:
         if job["default_graphs"] is not None or job["named_graphs"] is not None:
             data += [("default-graph-uri", g) for g in job["default_graphs"] or []]
             data += [("named-graph-uri", g) for g in job["named_graphs"] or []]
-        elif getattr(store, "graph", None) and not job["has_dataset"]:
-            data.append(("default-graph-uri", store.graph))
+        elif not job["has_dataset"]:
+            # the repository's graphs, not the remote store's whole union (Virtuoso adds its system graphs)
+            graphs = getattr(store, "graphs", None) or ((store.graph,) if getattr(store, "graph", None) else ())
+            data += [("default-graph-uri", g) for g in graphs]
+            data += [("named-graph-uri", g) for g in graphs if len(graphs) > 1]
         accept = "application/sparql-results+json, application/n-triples;q=0.9, text/turtle;q=0.8"
         started = time.monotonic()
         headers = {"Accept": accept, "Content-Type": "application/x-www-form-urlencoded"}
@@ -951,7 +984,8 @@ def register(app: FastAPI, settings: Settings | None = None) -> None:
             response.headers["Retry-After"] = "1"
             return response
         except WorkerCrashed:
-            return problem_response(503, "Query too expensive", "the worker running this query died (most likely out of memory); it has been replaced")
+            return problem_response(503, "Query too expensive", "the worker running this query died (out of memory, or a query nested or "
+                                    "chained too deeply for the parser's stack); it has been replaced")
         if reply[0] == "ok":
             _, media, body = reply
             return Response(content=bytes(body), media_type=_content_type(media), headers={"Vary": "Accept"})
@@ -994,7 +1028,9 @@ def register(app: FastAPI, settings: Settings | None = None) -> None:
             response_class=Response,
             openapi_extra={**extra, "responses": _OPENAPI_RESPONSES},
         )
-    app.add_api_route(ENDPOINT_PATH, method_not_allowed, methods=["PUT", "DELETE", "PATCH"], include_in_schema=False)
+    # every other method (OPTIONS and TRACE too) gets 405 with the full Allow list; without this route
+    # Starlette answers from the GET route alone, with "Allow: GET"
+    app.add_api_route(ENDPOINT_PATH, method_not_allowed, methods=["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"], include_in_schema=False)
 
 
 def _timeout_response(settings: Settings):

@@ -13,15 +13,34 @@ import sys
 from pathlib import Path
 
 
+def _validate_on_start_default() -> bool:
+    return os.environ.get("CRLM_KG_VALIDATE_ON_START", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
+    """Load every data file, check the evidence against its shapes (unless --no-validate or
+    CRLM_KG_VALIDATE_ON_START=0), then serve: a broken file stops start-up with its name and
+    line, never a partial graph."""
     import uvicorn
 
-    from .graphs import DataFileError
+    from .graphs import DataFileError, ShapesViolation, check_evidence_shapes
+    from .store import EmbeddedStore, open_store
 
     try:
         from api.app import create_app
 
-        app = create_app()
+        store = open_store()  # a Turtle syntax error raises DataFileError (file, line)
+        if args.validate and isinstance(store, EmbeddedStore):
+            print("crlm-kg serve: checking the evidence against validation/evidence-shapes.ttl (--no-validate skips this)", file=sys.stderr)
+            check_evidence_shapes()
+        app = create_app(store)
+    except ShapesViolation as exc:
+        print(f"crlm-kg serve: refusing to start, evidence violates its shapes: {exc}", file=sys.stderr)
+        for problem in exc.problems[:20]:
+            print(f"  - {problem}", file=sys.stderr)
+        if len(exc.problems) > 20:
+            print(f"  … and {len(exc.problems) - 20} more (crlm-kg check lists them all)", file=sys.stderr)
+        return 1
     except DataFileError as exc:
         print(f"crlm-kg serve: refusing to start, broken data file: {exc}", file=sys.stderr)
         return 1
@@ -143,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=os.environ.get("CRLM_KG_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("CRLM_KG_PORT", "8000")))
     p.add_argument("--log-level", default="info")
+    p.add_argument("--validate", dest="validate", action="store_true", default=_validate_on_start_default(),
+                   help="check the evidence against its SHACL shapes before serving (default; CRLM_KG_VALIDATE_ON_START=0 turns it off)")
+    p.add_argument("--no-validate", dest="validate", action="store_false", help="skip the start-up shapes check (about 3-5 s)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("build", help="generate the RDF/XML copy and the HTML documentation of the ontology")

@@ -21,6 +21,7 @@ traced back to its record through its focus node.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import math
@@ -497,21 +498,39 @@ class _Batch:
     count: int
 
 
-def _quiet_rdflib():
-    """rdflib logs a traceback for each ill-typed literal; those are reported by SHACL instead."""
+_QUIET = contextvars.ContextVar("crlm_kg_quiet_rdflib", default=0)
+
+
+class _QuietFilter(logging.Filter):
+    """Drops rdflib.term's records while the current thread/task is inside ``_quiet_rdflib``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _QUIET.get() == 0
+
+
+def _install_quiet_filter() -> None:
     logger = logging.getLogger("rdflib.term")
+    if not any(isinstance(f, _QuietFilter) for f in logger.filters):
+        logger.addFilter(_QuietFilter())
+
+
+def _quiet_rdflib():
+    """rdflib logs a traceback for each ill-typed literal, quoting the patient's value; those
+    are reported by SHACL instead. Per thread (a context variable read by a logger filter),
+    not by changing the logger's level: with concurrent requests, saving and restoring a
+    shared level let one request's exit un-silence another that was still parsing."""
+    _install_quiet_filter()
 
     class _Quiet:
         def __enter__(self):
-            self.level = logger.level
-            logger.setLevel(logging.CRITICAL)
+            self.token = _QUIET.set(_QUIET.get() + 1)
             self.warnings = warnings.catch_warnings()
             self.warnings.__enter__()
             warnings.simplefilter("ignore", DeprecationWarning)  # rdflib's JSON-LD parser uses ConjunctiveGraph
 
         def __exit__(self, *exc):
             self.warnings.__exit__(*exc)
-            logger.setLevel(self.level)
+            _QUIET.reset(self.token)
 
     return _Quiet()
 

@@ -73,9 +73,13 @@ class Parameter:
                 raise QueryParameterError(f"parameter {self.name} must be an integer; got {text!r}", self.name) from None
         if self.type == "decimal":
             try:
-                return Decimal(str(raw)) if not isinstance(raw, bool) else Decimal("x")
+                value = Decimal(str(raw)) if not isinstance(raw, bool) else Decimal("x")
             except (InvalidOperation, ValueError):
                 raise QueryParameterError(f"parameter {self.name} must be a decimal number; got {text!r}", self.name) from None
+            if not value.is_finite() or abs(value.adjusted()) > 100:
+                # NaN, Infinity (and 1e999999) are no xsd:decimal: bound as such they compared as garbage
+                raise QueryParameterError(f"parameter {self.name} must be a finite decimal number; got {text!r}", self.name)
+            return Decimal(format(value, "f"))  # xsd:decimal has no exponent: 1e3 is bound as 1000
         if self.type == "boolean":
             if isinstance(raw, bool):
                 return raw

@@ -115,3 +115,20 @@ def test_api_over_virtuoso(remote, repo_store):
     assert evidence.status_code == 200, evidence.text
     statuses = {t["id"]: t["status"] for t in evidence.json()["trials"]}
     assert statuses["EORTC40983"] == "eligible" and statuses["CHARISMA"] == "ineligible"
+
+
+def test_sparql_endpoint_proxies_to_virtuoso_with_the_repository_graphs(remote, repo_store):
+    """/sparql on a remote store answers from the repository's graphs only, not Virtuoso's system graphs."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(remote)) as client:
+        r = client.get("/sparql", params={"query": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"},
+                       headers={"accept": "application/sparql-results+json"})
+        assert r.status_code == 200, r.text
+        assert int(r.json()["results"]["bindings"][0]["n"]["value"]) == repo_store.triple_count()
+        r = client.get("/sparql", params={"query": "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"},
+                       headers={"accept": "application/sparql-results+json"})
+        assert {b["g"]["value"] for b in r.json()["results"]["bindings"]} == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE}
+        assert client.post("/sparql", data={"update": "CLEAR ALL"}).status_code == 400

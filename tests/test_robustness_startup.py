@@ -1,0 +1,82 @@
+"""Start-up: ``crlm-kg serve`` on a broken copy of the repository stops with the file and
+line, and no traceback, rather than serving a partial graph (CRLM_KG_HOME points the
+paths at the copy)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, _free_port
+
+BROKEN_FILE = Path("data/studies/atom.ttl")
+
+
+@pytest.fixture()
+def home(tmp_path) -> Path:
+    for folder in ("ontology", "data", "validation", "queries"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("docs"))
+    return tmp_path
+
+
+def _append(path: Path, text: str) -> int:
+    """Append ``text`` (one line) and return its line number."""
+    content = path.read_text(encoding="utf-8")
+    if not content.endswith("\n"):
+        content += "\n"
+    path.write_text(content + text + "\n", encoding="utf-8")
+    return content.count("\n") + 1
+
+
+def _serve(home: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, CRLM_KG_HOME=str(home), PYTHONPATH=str(ROOT), CRLM_KG_QUERY_WORKERS="1")
+    for name in ("CRLM_KG_SPARQL_URL", "CRLM_KG_DEBUG", "CRLM_KG_VALIDATE_ON_START"):
+        env.pop(name, None)
+    # a server that (wrongly) starts is stopped by the timeout, which fails the test
+    return subprocess.run([sys.executable, "-m", "crlm_kg.cli", "serve", "--port", str(_free_port()), *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_bad_turtle_stops_serve_with_file_and_line(home):
+    line = _append(home / BROKEN_FILE, "crlmd:Broken crlm:label \"unterminated .")
+    result = _serve(home)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"{home / BROKEN_FILE}, line {line}" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "Uvicorn running" not in result.stderr
+
+
+@pytest.mark.slow
+def test_evidence_violating_the_shapes_stops_serve_with_file_and_line(home):
+    line = _append(home / BROKEN_FILE, "crlmd:UnlabelledStudyXyz a crlm:CohortStudy .")
+    result = _serve(home)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"{home / BROKEN_FILE}, line {line}" in result.stderr
+    assert "every study needs an rdfs:label" in result.stderr
+    assert "crlmd:UnlabelledStudyXyz" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_check_evidence_shapes_names_the_first_offending_file(home, monkeypatch):
+    """The locator on its own (no subprocess): a focus node is traced to where it is written."""
+    from crlm_kg.graphs import _locate
+
+    line = _append(home / BROKEN_FILE, "crlmd:UnlabelledStudyXyz a crlm:CohortStudy .")
+    files = sorted((home / "data").rglob("*.ttl"))
+    assert _locate("crlmd:UnlabelledStudyXyz", files) == (home / BROKEN_FILE, line)
+    assert _locate("crlmd:NoWhere", files) == (None, None)
+
+
+def test_validation_is_on_by_default_and_can_be_turned_off(monkeypatch):
+    from crlm_kg.cli import build_parser
+
+    monkeypatch.delenv("CRLM_KG_VALIDATE_ON_START", raising=False)
+    assert build_parser().parse_args(["serve"]).validate is True
+    assert build_parser().parse_args(["serve", "--no-validate"]).validate is False
+    monkeypatch.setenv("CRLM_KG_VALIDATE_ON_START", "0")
+    assert build_parser().parse_args(["serve"]).validate is False

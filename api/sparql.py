@@ -598,16 +598,12 @@ def _decode_form(body: bytes) -> list[tuple[str, str]]:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.strip().isdigit() and int(declared) > limit:
-        raise _Refusal(413, "Request body too large", f"the body is {int(declared)} bytes; this endpoint accepts at most {limit} (CRLM_KG_MAX_BODY_BYTES)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _Refusal(413, "Request body too large", f"this endpoint accepts at most {limit} bytes (CRLM_KG_MAX_BODY_BYTES)")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    from .problems import Problem, read_body
+
+    try:
+        return await read_body(request, limit)
+    except Problem as exc:
+        raise _Refusal(exc.status, exc.title, f"{exc.detail} (CRLM_KG_MAX_BODY_BYTES)", "body", "max-size") from None
 
 
 def _pairs_to_request(pairs: list[tuple[str, str]]) -> ProtocolRequest:

@@ -371,6 +371,20 @@ def _worker_main(conn, nquads: bytes, memory_mb: int) -> None:  # pragma: no cov
     if nquads:
         store.load(nquads, format=ox.RdfFormat.N_QUADS)
     del nquads
+    # Oxigraph's parser recurses once per nesting level or chained operator: queries run on a
+    # thread with a large stack so that deep but legal queries get an answer, not a crashed worker.
+    import threading
+
+    threading.stack_size(WORKER_STACK_BYTES)
+    serving = threading.Thread(target=_serve_jobs, args=(conn, store), name="crlm-kg-sparql-jobs")
+    serving.start()
+    serving.join()
+
+
+WORKER_STACK_BYTES = 256 * 1024 * 1024
+
+
+def _serve_jobs(conn, store: ox.Store) -> None:  # pragma: no cover - runs in a child
     conn.send(("ready", len(store)))
     while True:
         try:
@@ -675,6 +689,25 @@ MAX_NESTING = 200
 _OPENERS, _CLOSERS = "{([", "})]"
 
 
+MAX_OPERATORS = 20_000
+
+
+def operator_count(text: str, limit: int = MAX_OPERATORS) -> int:
+    """Operators that chain without brackets (!, &&, ||, UNION, MINUS), outside strings, IRIs and comments."""
+    halves = 0  # && and || are two characters each, ! is one operator on its own
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup
+        if kind == "other" and match.group() in "&|":
+            halves += 1
+        elif kind == "other" and match.group() == "!":
+            halves += 2
+        elif kind == "name" and match.group().upper() in ("UNION", "MINUS"):
+            halves += 2
+        if halves > 2 * limit:
+            return limit + 1
+    return halves // 2
+
+
 def nesting_depth(text: str, limit: int = MAX_NESTING) -> int:
     """Deepest nesting of {}, () and [] outside strings, IRIs and comments (stops counting past ``limit``)."""
     depth = deepest = 0
@@ -699,6 +732,9 @@ def check_query(text: str) -> QueryShape:
     if nesting_depth(text) > MAX_NESTING:
         # Oxigraph's parser recurses per level: thousands of levels overflow a worker's stack and kill it
         raise _Refusal(400, "Query nested too deeply", f"the query nests groups or expressions more than {MAX_NESTING} levels deep", "query", "max-nesting")
+    if operator_count(text) > MAX_OPERATORS:
+        # long flat chains recurse in the parser too; the workers' large stack takes far more than this
+        raise _Refusal(400, "Query too complex", f"the query chains more than {MAX_OPERATORS} operators (!, &&, ||, UNION, MINUS)", "query", "max-operators")
     shape = inspect_query(text)
     if shape.update:
         raise _Refusal(400, UPDATE_REFUSED, f"{shape.update} is an update operation; " + READ_ONLY, "query", "read-only")

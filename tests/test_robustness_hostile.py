@@ -226,6 +226,28 @@ def test_nesting_within_the_limit_still_runs(client):
     assert sparql.nesting_depth('ASK { FILTER("((((((" != "}") } # ((((') == 2
 
 
+@pytest.mark.parametrize("chain", [
+    "ASK { FILTER(" + " && ".join(["true"] * 15_000) + ") }",
+    "ASK { FILTER(" + "!" * 15_000 + "false) }",
+    "ASK { " + " UNION ".join(["{ ?s ?p ?o }"] * 5_000) + " }",
+])
+def test_long_flat_chains_within_the_limit_are_answered_without_killing_a_worker(client, chain):
+    """Regression: thousands of chained && / ! / UNION overflowed the parser's stack and killed the worker
+    (503 and a respawn). Workers now parse on a 256 MiB stack."""
+    respawns = client.app.state.sparql.pool().respawns
+    response = client.post("/sparql", content=chain.encode(), headers={"content-type": "application/sparql-query"})
+    assert response.status_code == 200, response.text[:300]
+    assert "boolean" in response.json()
+    assert client.app.state.sparql.pool().respawns == respawns
+
+
+def test_chains_past_the_operator_limit_are_refused_before_the_engine(client):
+    chain = "ASK { FILTER(" + " || ".join(["false"] * (sparql.MAX_OPERATORS + 2)) + ") }"  # n terms, n - 1 operators
+    body = problem(client.post("/sparql", content=chain.encode(), headers={"content-type": "application/sparql-query"}), 400)
+    assert body["errors"][0]["rule"] == "max-operators"
+    assert sparql.operator_count('ASK { FILTER("&& || !" != "UNION") } # UNION') == 1
+
+
 @pytest.mark.parametrize("text", ["-" * 200_000, "a-" * 100_000, "<a" * 100_000, '"a' * 100_000])
 def test_the_lexical_check_is_linear(client, text):
     """Regression: the tokenizer rescanned a run without a colon from every position:

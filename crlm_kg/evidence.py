@@ -141,10 +141,12 @@ SELECT ?s ?isRecommendation ?label ?text ?setting ?direction ?level ?system ?iss
 """
 
 SCORE_QUERY = """
-SELECT ?score ?label ?component ?points ?zone ?zoneLabel ?lower ?upper ?docLabel ?quote WHERE {
+SELECT ?score ?label ?component ?points ?componentCharacteristic ?componentLabel ?zone ?zoneLabel ?lower ?upper ?docLabel ?quote WHERE {
   ?score a crlm:PrognosticScore .
   OPTIONAL { ?score rdfs:label ?label }
-  OPTIONAL { ?score crlm:hasComponent ?component . ?component crlm:points ?points }
+  OPTIONAL { ?score crlm:hasComponent ?component . ?component crlm:points ?points
+             OPTIONAL { ?component crlm:characteristic ?componentCharacteristic }
+             OPTIONAL { ?component rdfs:label ?componentLabel } }
   OPTIONAL { ?score crlm:hasZone ?zone . OPTIONAL { ?zone rdfs:label ?zoneLabel }
              OPTIONAL { ?zone crlm:lowerBound ?lower } OPTIONAL { ?zone crlm:upperBound ?upper } }
   OPTIONAL { ?score crlm:sourceDocument/rdfs:label ?docLabel }
@@ -383,9 +385,13 @@ class EvidenceLookup:
     def scores(self) -> dict[str, dict[str, Any]]:
         scores: dict[str, dict[str, Any]] = {}
         for row in self.store.select(SCORE_QUERY):
-            entry = scores.setdefault(str(row["score"]), {"label": row.get("label"), "components": {}, "zones": {}, "source": row.get("docLabel"), "quote": row.get("quote")})
+            entry = scores.setdefault(str(row["score"]), {"label": None, "components": {}, "zones": {}, "source": None, "quote": None})
+            for key, column in (("label", "label"), ("source", "docLabel"), ("quote", "quote")):
+                entry[key] = _first(entry[key], row.get(column))
             if "component" in row:
-                entry["components"][str(row["component"])] = int(row["points"])
+                characteristic = row.get("componentCharacteristic")
+                entry["components"][str(row["component"])] = (int(row["points"]), str(characteristic) if characteristic else None,
+                                                              row.get("componentLabel"))
             if "zone" in row:
                 entry["zones"][str(row["zone"])] = (row.get("zoneLabel"), row.get("lower"), row.get("upper"))
         return scores
@@ -558,15 +564,8 @@ class EvidenceLookup:
         low = high = 0
         missing: list[str] = []
         points_detail = []
-        for component, points in sorted(info["components"].items()):
+        for component, (points, char, label) in sorted(info["components"].items()):
             condition, _ = leaves.get(component, (None, []))
-            crit = self.criteria.get(component)
-            char = None
-            if crit is None:
-                char_rows = self.store.select("SELECT ?c WHERE { ?x crlm:characteristic ?c }", {"x": IRI(component)})
-                char = str(char_rows[0]["c"]) if char_rows else None
-            else:
-                char = crit.characteristic
             field_name = patients.json_path_for(char) if char else None
             if condition is True:
                 low += points
@@ -574,10 +573,11 @@ class EvidenceLookup:
             elif condition is None:
                 high += points
                 missing.append(field_name or _short(component))
-            points_detail.append({"component": _short(component), "field": field_name, "points": points if condition else 0, "status": UNKNOWN if condition is None else (MET if condition else NOT_MET)})
+            points_detail.append({"component": _short(component), "label": label, "field": field_name, "points": points if condition else 0,
+                                  "status": UNKNOWN if condition is None else (MET if condition else NOT_MET)})
+        rule = "; ".join(sorted(d["label"] or d["component"] for d in points_detail))
         return {"min": low, "max": high, "missing": sorted(set(missing)), "components": points_detail,
-                "rule": "one point each: node-positive primary, disease-free interval < 12 months, more than one liver tumour, largest tumour > 5 cm, CEA > 200 ng/mL",
-                "source": info.get("source"), "quote": info.get("quote")}
+                "rule": f"sum of the components' points: {rule}", "source": info.get("source"), "quote": info.get("quote")}
 
     def patient_classes(self, facts: list[tuple[str, Any]]) -> list[str]:
         """The ontology's defined patient classes this patient falls in (the reasoner's answer, computed directly)."""

@@ -46,6 +46,18 @@ REQUIRED_STUDIES = {
     "MD Anderson two-stage hepatectomy": ["MDAndersonTSH1998to2020"],
     "MD Anderson completion ablation": ["Okuno2021CompletionAblation"],
     "Cairo cohort (seed 004)": ["CairoNeoadjuvantCohort"],
+    "European HAI phase II series (Table 36.1)": ["Boige2008HAIOxaliplatin", "Bouchahda2009HAITriplet", "Boileve2020HAIOxaliplatin",
+                                                  "Ghiringhelli2019HAIRaltitrexed", "Pemot2018HAI5FUMitomycin"],
+    "SECA-II": ["SECAII"],
+    "Oslo transplant comparison": ["Dueland2021TransplantVsPVEResection"],
+    "living-donor transplant series": ["HernandezAlejandro2022LDLT"],
+    "TACE-DEBIRI": ["DEBIRIvsFOLFIRI"],
+    "SBRT phase II": ["SBRTPhase2Ref85"],
+    "Nishioka margin study": ["NishiokaMarginMutation"],
+    "disappearing metastases (Tanaka, Benoist, Goéré)": ["Tanaka2009DLM", "Benoist2006DLM", "Goere2011DLM"],
+    "MD Anderson genetic prognosis and pathway-centric grades": ["Kawaguchi2019RASTP53SMAD4", "Kawaguchi2021PathwayGenomics"],
+    "ctDNA studies": ["Newhook2022ctDNA", "Ogaard2022ctDNA", "MDAndersonctDNAPhase2"],
+    "HAI conversion decade (seed 000 Table 1)": ["AmmoriHAIConversionDecade"],
 }
 
 
@@ -169,3 +181,14 @@ def _iri(value: str):
     from crlm_kg.store import IRI
 
     return IRI(value)
+
+
+@pytest.mark.parametrize("table,rows", [("Table 7.2", 13), ("Table 9.1", 12), ("Table 23.1", 14), ("Table 36.1", 6)])
+def test_every_row_of_the_series_tables_is_a_study(repo_store, table, rows):
+    """Seed 000's series tables: one curated study per row, each with figures located in that table."""
+    found = repo_store.select(
+        """SELECT (COUNT(DISTINCT ?study) AS ?n) WHERE {
+             ?m crlm:ofStudy ?study ; crlm:sourceLocator ?where . FILTER(CONTAINS(?where, ?table)) }""",
+        {"table": table},
+    )
+    assert found[0]["n"] >= rows

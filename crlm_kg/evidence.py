@@ -607,9 +607,11 @@ class EvidenceLookup:
         fong = self.fong(leaves, record)
         derived["fongScore"] = fong
         if fong.get("min") is not None and fong["min"] == fong["max"]:
-            facts.append((str(FONG_PROPERTY), fong["min"]))
-            # criteria on the Fong score (CHARISMA: CRS 3-5) need the derived score
-            leaves = self.evaluate_leaves(facts)
+            fong_fact = (str(FONG_PROPERTY), fong["min"])
+            facts.append(fong_fact)
+            # criteria on the Fong score (CHARISMA: CRS 3-5) need the derived score; a criterion
+            # tests one characteristic, so evaluating just this fact adds their rows to the rest
+            leaves = {**leaves, **self.evaluate_leaves([fong_fact])}
         derived["futureLiverRemnantAdequate"] = self.flr_adequacy(record)
         derived["classes"] = self.patient_classes(facts)
 

@@ -131,6 +131,17 @@ def validation_problem(report: patients.ValidationReport) -> Problem:
                    errors, report=report.to_json())
 
 
+async def valid_records(request: Request, route: str, limit: int | None = None) -> list:
+    """The request's patient records, or a 422 with the validation report: nothing invalid is evaluated."""
+    data = await read_body(request, limit=limit)
+    privacy.record_received(route, data)
+    # validation and evaluation are CPU-bound: off the event loop, so other clients keep being served
+    report, records = await run_in_threadpool(patients.parse_and_validate, data, None, request.headers.get("content-type"))
+    if not report.conforms:
+        raise validation_problem(report)
+    return records
+
+
 def register(app: FastAPI) -> None:
     from .patient_schema import install_patient_schema
 
@@ -148,12 +159,7 @@ def register(app: FastAPI) -> None:
         openapi_extra=patient_request_body("one patient record (JSON, JSON-LD or Turtle)"),
     )
     async def evidence(request: Request) -> dict[str, Any]:
-        data = await read_body(request)
-        privacy.record_received("/evidence", data)
-        # validation and evaluation are CPU-bound: off the event loop, so other clients keep being served
-        report, records = await run_in_threadpool(patients.parse_and_validate, data, None, request.headers.get("content-type"))
-        if not report.conforms:
-            raise validation_problem(report)
+        records = await valid_records(request, "/evidence")
         if len(records) != 1:
             raise Problem(422, "One patient record expected", f"got {len(records)} records; POST /evidence/batch evaluates several",
                           [{"field": "(document)", "rule": "single-record", "message": "send exactly one patient record"}])
@@ -169,10 +175,6 @@ def register(app: FastAPI) -> None:
         openapi_extra=patient_request_body("a JSON list of patient records (or JSON-LD / Turtle with several patients)"),
     )
     async def evidence_batch(request: Request) -> list[dict[str, Any]]:
-        data = await read_body(request, limit=int(os.environ.get("CRLM_KG_MAX_BATCH_BYTES", str(16 * 1024 * 1024))))
-        privacy.record_received("/evidence/batch", data)
-        report, records = await run_in_threadpool(patients.parse_and_validate, data, None, request.headers.get("content-type"))
-        if not report.conforms:
-            raise validation_problem(report)
+        records = await valid_records(request, "/evidence/batch", limit=int(os.environ.get("CRLM_KG_MAX_BATCH_BYTES", str(16 * 1024 * 1024))))
         lookup = lookup_for(app)
         return await run_in_threadpool(lambda: [lookup.evaluate(r) for r in records])

@@ -7,10 +7,11 @@ inside the package; ``CRLM_KG_HOME`` points elsewhere for a deployment.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-ROOT = Path(os.environ.get("CRLM_KG_HOME", Path(__file__).resolve().parent.parent))
+from .settings import get_settings
+
+ROOT = get_settings().home
 ONTOLOGY_DIR = ROOT / "ontology"
 ONTOLOGY_TTL = ONTOLOGY_DIR / "crlm.ttl"
 ONTOLOGY_OWL = ONTOLOGY_DIR / "crlm.owl"
@@ -19,7 +20,7 @@ DATA_DIR = ROOT / "data"
 EXAMPLES_DIR = DATA_DIR / "examples"
 QUERIES_DIR = ROOT / "queries"
 VALIDATION_DIR = ROOT / "validation"
-SEEDS_DIR = Path(os.environ.get("CRLM_KG_SEEDS", ROOT.parent / "shared" / "seeds"))
+SEEDS_DIR = get_settings().seeds_dir
 BUILD_DIR = ROOT / "build"
 TOOLS_DIR = ROOT / "tools"
 

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import re
+import threading
 import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -267,11 +268,25 @@ class _DataGraph(rdflib.Graph):
         return super().query(query_object, *args, **kwargs)
 
 
+_PARSE_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=512)
 def _prepared(text: str):
     from rdflib.plugins.sparql import prepareQuery
 
-    return prepareQuery(text)
+    # rdflib's SPARQL parser is pyparsing, which is not thread-safe: two threads parsing
+    # at once corrupt its shared parse actions for the life of the process
+    with _PARSE_LOCK:
+        return prepareQuery(text)
+
+
+def warm_up() -> None:
+    """Parse the shapes and prepare every query validation uses, before the server accepts
+    connections: the first requests then never race to build them."""
+    shapes_graph()
+    contract()
+    validate_records([{"id": "warm-up", "age": 60, "liverMetastases": {"count": 1, "timing": "metachronous"}}])
 
 
 class _Problems:

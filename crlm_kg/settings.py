@@ -1,0 +1,93 @@
+"""Every setting of crlm-kg, in one place.
+
+This is the only module that reads the environment. ``Settings()`` reads the
+``CRLM_KG_*`` variables once; the app, the CLI and the loaders receive the
+object (``create_app(settings, store)``), so a test changes a setting by
+building its own ``Settings(...)`` instead of spawning a process.
+
+The README's configuration table is checked against ``Settings.model_fields``
+by the test suite: a new setting is documented or the tests fail.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _default_workers() -> int:
+    return max(2, min(4, os.cpu_count() or 2))
+
+
+class Settings(BaseSettings):
+    """crlm-kg's configuration; each field is the variable ``CRLM_KG_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CRLM_KG_", frozen=True, extra="ignore")
+
+    # -- where the artifacts are ------------------------------------------------
+    home: Path = Field(_CHECKOUT, description="where `ontology/`, `data/`, `queries/`, `validation/` are read from")
+    seeds: Path | None = Field(None, description="the five source documents (default: `../shared/seeds` beside the checkout); checks that quote them need it")
+
+    # -- the store ----------------------------------------------------------------
+    sparql_url: str | None = Field(None, description="a remote SPARQL 1.1 endpoint (e.g. Virtuoso) to use instead of the embedded Oxigraph store")
+    graph: str | None = Field(None, description="with a remote store: the graph IRI(s) holding the data, comma-separated")
+    validate_on_start: bool = Field(True, description="`crlm-kg serve` checks the evidence against its SHACL shapes and refuses to start on a violation")
+
+    # -- the SPARQL endpoint ------------------------------------------------------
+    query_timeout: float = Field(5.0, ge=0.1, description="seconds a `/sparql` query may run before its worker is stopped (503)")
+    max_results: int = Field(10_000, ge=1, description="rows or triples a `/sparql` answer may have (larger: 422, add a LIMIT)")
+    query_workers: int = Field(default_factory=_default_workers, ge=1, description="worker processes answering `/sparql` (default 2–4 by CPU count)")
+    worker_memory_mb: int = Field(2048, ge=64, description="address-space limit of each SPARQL worker process, MiB")
+
+    # -- request limits -------------------------------------------------------------
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="body limit of every request but `/evidence/batch` (413)")
+    max_batch_bytes: int = Field(16 << 20, ge=1024, description="body limit of `/evidence/batch` (413)")
+
+    # -- the HTTP service -----------------------------------------------------------
+    host: str = Field("127.0.0.1", description="`crlm-kg serve` listens on this address")
+    port: int = Field(8000, ge=1, le=65535, description="`crlm-kg serve` listens on this port")
+    cors_origins: str = Field("", description="comma-separated origins allowed by CORS (none by default)")
+    log_patients: bool = Field(False, description="log patient records in full (off: never; access logs drop query strings)")
+    debug: bool = Field(False, description="the CLI prints tracebacks (developers only)")
+
+    # -- quality gates ------------------------------------------------------------
+    strict: bool = Field(False, description="a skipped quality gate (e.g. source documents absent) fails `make test` and `crlm-kg check` instead of being reported; CI sets it")
+
+    @field_validator("home", "seeds", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.resolve() if value is not None else None
+
+    @property
+    def seeds_dir(self) -> Path:
+        return self.seeds if self.seeds is not None else self.home.parent / "shared" / "seeds"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def graph_list(self) -> tuple[str, ...]:
+        return tuple(g.strip() for g in (self.graph or "").split(",") if g.strip())
+
+
+class VirtuosoSettings(BaseSettings):
+    """Where the Virtuoso binaries of the integration tests are (``VIRTUOSO_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="VIRTUOSO_", frozen=True, extra="ignore")
+
+    bin: str = Field("virtuoso-t", description="the Virtuoso server binary")
+    isql: str = Field("isql-vt", description="Virtuoso's isql client")
+    ini: Path | None = Field(None, description="a virtuoso.ini to start from (default: the one shipped in `tools/`)")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()

@@ -135,3 +135,18 @@ def test_response_to_chemotherapy_is_not_asked_of_a_chemo_naive_patient(lookup):
     r = evaluate(lookup, {**BASE, "liverMetastases": {"distribution": "bilobar"}}, priorTherapy__systemicChemotherapy=False)
     assert trial(r, "Brouquet2011TSH")["status"] == "ineligible"
     assert criterion(r, "Brouquet2011TSH", "Brouquet2011TSH_CritReceivedChemotherapy")["status"] == "not-met"
+
+
+# --- the studied treatment is not a history the patient must bring ---------------------------
+
+
+@pytest.mark.parametrize("therapy, expected", [
+    ({"systemicChemotherapy": False}, "met"),  # the pathway's preoperative chemotherapy is still ahead
+    ({"systemicChemotherapy": True, "oxaliplatin": True}, "met"),
+    ({"systemicChemotherapy": True, "oxaliplatin": False, "irinotecan": False}, "not-met"),
+])
+def test_md_anderson_tsh_preoperative_chemotherapy(lookup, therapy, expected):
+    # Seed003: "with preoperative oxaliplatin- and/or irinotecan-based chemotherapy for initial CLM"
+    r = evaluate(lookup, {**BASE, "priorTherapy": therapy})
+    status = trial(r, "MDAndersonTSH1998to2020")["status"]
+    assert status == ("eligible" if expected == "met" else "ineligible")

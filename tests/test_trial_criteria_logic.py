@@ -150,3 +150,30 @@ def test_md_anderson_tsh_preoperative_chemotherapy(lookup, therapy, expected):
     r = evaluate(lookup, {**BASE, "priorTherapy": therapy})
     status = trial(r, "MDAndersonTSH1998to2020")["status"]
     assert status == ("eligible" if expected == "met" else "ineligible")
+
+
+# --- status and primary endpoints only where a source states them ----------------------------
+
+
+def test_recruitment_status_lives_on_sourced_status_reports(repo_store):
+    rows = repo_store.select(
+        """SELECT ?report ?study ?status ?quote WHERE {
+             ?report a crlm:StudyStatusReport ; crlm:ofStudy ?study ; crlm:status ?status ; crlm:sourceQuote ?quote }"""
+    )
+    by_study = {str(r["study"]).rsplit("/", 1)[-1]: str(r["status"]) for r in rows}
+    # CHARISMA: references.md "phase 3, ongoing"; Seed001 "Ongoing trials such as the CHARISMA trial"
+    assert by_study.get("CHARISMA") == "ongoing"
+    # every report quotes wording that says so
+    for r in rows:
+        assert any(word in str(r["quote"]).lower() for word in ("ongoing", "is evaluating", "recruiting", "completed", "terminated")), r
+    # no study carries a status without a report
+    assert not repo_store.select("SELECT ?s WHERE { ?s crlm:status ?v FILTER NOT EXISTS { ?s a crlm:StudyStatusReport } }")
+
+
+def test_primary_endpoints_named_by_the_sources(repo_store):
+    rows = repo_store.select("SELECT ?study ?endpoint WHERE { ?study crlm:primaryEndpoint ?endpoint }")
+    found = {str(r["study"]).rsplit("/", 1)[-1]: str(r["endpoint"]).rsplit("#", 1)[-1] for r in rows}
+    # Seed000 Fig 2 legend, Seed001 LIGRO paragraph / Seed000 LIGRO table, Seed001 CELIM paragraph
+    assert found["EORTC40983"] == "ProgressionFreeSurvival"
+    assert found["LIGRO"] == "ResectionRate"
+    assert found["CELIM"] == "ObjectiveResponseRate"

@@ -177,3 +177,13 @@ def test_primary_endpoints_named_by_the_sources(repo_store):
     assert found["EORTC40983"] == "ProgressionFreeSurvival"
     assert found["LIGRO"] == "ResectionRate"
     assert found["CELIM"] == "ObjectiveResponseRate"
+
+
+def test_after_first_progression_is_decided_for_a_chemo_naive_patient(lookup):
+    # ML18147: "Continuation of bevacizumab after first progression" (Seed001 ref. 95)
+    naive = evaluate(lookup, BASE, priorTherapy__systemicChemotherapy=False)
+    assert trial(naive, "ML18147")["status"] == "ineligible"
+    after = evaluate(lookup, {**BASE, "priorTherapy": {"systemicChemotherapy": True, "bevacizumab": True, "response": "progressive"}})
+    assert trial(after, "ML18147")["status"] == "eligible"
+    responding = evaluate(lookup, {**BASE, "priorTherapy": {"systemicChemotherapy": True, "bevacizumab": True, "response": "partial"}})
+    assert trial(responding, "ML18147")["status"] == "ineligible"

@@ -51,15 +51,16 @@ def test_evidence_json(client):
 
 def test_evidence_turtle_and_jsonld_give_the_same_answer(client):
     record = {"id": "same-answer", "age": 66, "ecog": 1, "liverMetastases": {"count": 12, "resectability": "unresectable"},
-              "molecular": {"ras": "wild-type"}, "extrahepaticDisease": False}
+              "molecular": {"ras": "wild-type"}, "extrahepaticDisease": False, "priorTherapy": {"systemicChemotherapy": False}}
     as_json = client.post("/evidence", json=record).json()
     ttl = f"""@prefix crlm: <{paths.CRLM}> .
     <https://w3id.org/crlm-kg/patient/same-answer> a crlm:Patient ; crlm:age 66 ; crlm:ecogPerformanceStatus 1 ;
         crlm:liverMetastasisCount 12 ; crlm:resectability crlm:Unresectable ; crlm:rasStatus crlm:RasWildType ;
-        crlm:extrahepaticDisease false ."""
+        crlm:extrahepaticDisease false ; crlm:priorSystemicChemotherapy false ."""
     as_ttl = client.post("/evidence", content=ttl.encode(), headers={"content-type": "text/turtle"})
     assert as_ttl.status_code == 200, as_ttl.text[:500]
     assert {t["id"]: t["status"] for t in as_ttl.json()["trials"]} == {t["id"]: t["status"] for t in as_json["trials"]}
+    # ATOM: initially unresectable, liver-limited, RAS wild-type, first-line (chemo-naive)
     assert {t["id"]: t["status"] for t in as_json["trials"]}["ATOM"] == "eligible"
 
 

@@ -91,8 +91,12 @@ def test_borderline_small_flr(lookup):
     assert criterion(r, "EORTC40983", "EORTC40983_CritLiverCount")["status"] == "not-met"
     # CELIM: any of (technically non-resectable, >= 5 metastases): 6 metastases
     assert s["CELIM"] == "eligible"
-    # METHEP: not optimally resectable or unresectable
-    assert s["METHEP"] == "eligible"
+    # METHEP: borderline meets "not optimally resectable or unresectable", but METHEP is a
+    # first-line trial ("in first-line treatment of colorectal cancer patients"): after 6 cycles
+    # of chemotherapy the patient is not first-line, so the trial's population excludes them
+    assert criterion(r, "METHEP", "METHEP_CritResectability")["status"] == "met"
+    assert criterion(r, "METHEP", "METHEP_CritFirstLine")["status"] == "not-met"
+    assert s["METHEP"] == "ineligible"
     # after chemotherapy-associated injury the FLR must reach 30 %: 22 % is inadequate
     flr = r["derived"]["futureLiverRemnantAdequate"]
     assert flr["value"] is False and flr["threshold"] == 30

@@ -12,13 +12,13 @@ import shutil
 import subprocess
 import tempfile
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import rdflib
 from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
 
 from . import paths
+from .gates import GateResult
 
 REQUIRED_HEADER = {
     "title": DCTERMS.title,
@@ -27,15 +27,6 @@ REQUIRED_HEADER = {
     "version IRI": OWL.versionIRI,
 }
 TERM_TYPES = (OWL.Class, OWL.ObjectProperty, OWL.DatatypeProperty, OWL.AnnotationProperty, OWL.NamedIndividual)
-
-
-@dataclass
-class GateResult:
-    name: str
-    ok: bool
-    summary: str
-    problems: list[str] = field(default_factory=list)
-    skipped: bool = False
 
 
 def load_graph(path: Path = paths.ONTOLOGY_TTL) -> rdflib.Graph:

@@ -39,6 +39,7 @@ from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import RDF, RDFS, SH
 
 from . import paths
+from .gates import GateResult
 from .store import IRI
 
 CONTEXT_FILE = paths.VALIDATION_DIR / "patient-context.jsonld"
@@ -868,8 +869,6 @@ def _example_files(folder: Path) -> list[Path]:
 
 def shape_gates():
     """``crlm-kg check``: the shapes are well-formed SHACL and every example validates as expected."""
-    from .ontology import GateResult
-
     import pyshacl
 
     results = []

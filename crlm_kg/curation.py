@@ -118,7 +118,7 @@ SELECT ?x ?file ?quote WHERE {
 }"""
 
 FIGURE_NUMBERS = """
-SELECT ?x ?p ?v WHERE {
+SELECT ?x ?p ?lexical WHERE {
     { ?x a crlm:OutcomeMeasurement } UNION { ?x a/rdfs:subClassOf* crlm:Comparison }
     VALUES ?p { crlm:value crlm:ciLower crlm:ciUpper crlm:pValue crlm:minimumValue crlm:maximumValue }
     ?x ?p ?v .

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import httpx
 import pyoxigraph as ox
 
 from . import paths
@@ -195,8 +196,6 @@ def _log_tail(directory: Path, lines: int = 30) -> str:
 
 
 def _wait_for_sparql(url: str, process: subprocess.Popen, directory: Path, timeout: float) -> None:
-    import httpx
-
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:

@@ -443,14 +443,14 @@ def test_quiet_rdflib_is_per_thread():
     inside, first_left = threading.Event(), threading.Event()
 
     def second():
-        with patients._quiet_rdflib():
+        with patients.quiet_rdflib():
             inside.set()
             first_left.wait(5)
             rdflib.Literal("zz-ill-typed-secret", datatype=rdflib.XSD.integer).value  # noqa: B018 - logs a warning
 
     try:
         thread = threading.Thread(target=second)
-        with patients._quiet_rdflib():
+        with patients.quiet_rdflib():
             thread.start()
             inside.wait(5)
         first_left.set()

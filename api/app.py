@@ -8,6 +8,7 @@ from fastapi import FastAPI, Query
 from fastapi.middleware.cors import CORSMiddleware
 
 import crlm_kg
+from crlm_kg.settings import get_settings
 from crlm_kg.store import Store, open_store
 
 from . import privacy, problems
@@ -17,7 +18,7 @@ def create_app(store: Store | None = None) -> FastAPI:
     """Build the service around ``store`` (default: the configured store, embedded unless
     ``CRLM_KG_SPARQL_URL`` names a remote endpoint). Loading happens here, before the
     server accepts connections, so a broken data file stops start-up."""
-    store = store if store is not None else open_store()
+    store = store if store is not None else open_store(get_settings())
     app = FastAPI(
         title="crlm-kg",
         version=crlm_kg.__version__,
@@ -36,9 +37,7 @@ def create_app(store: Store | None = None) -> FastAPI:
     def health(fingerprint: bool = Query(False, description="add the graph's canonical SHA-256 (about 0.2 s; embedded store only)")) -> dict:
         body = {"status": "ok", "store": store.name, "triples": store.triple_count(), "version": crlm_kg.__version__}
         if fingerprint:
-            from crlm_kg.graphs import graph_fingerprint
-
-            body["fingerprint"] = graph_fingerprint(store) if hasattr(store, "store") else None
+            body["fingerprint"] = store.fingerprint() if store.capabilities.in_process else None
         return body
 
     for module_name in ("sparql", "patients", "evidence", "browse"):

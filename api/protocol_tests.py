@@ -282,7 +282,7 @@ def run_all(tests: list[ProtocolTest] | None = None) -> tuple[list[Outcome], lis
 
 def protocol_gates():
     """``crlm-kg check``: the W3C protocol tests as quality gates."""
-    from crlm_kg.ontology import GateResult
+    from crlm_kg.gates import GateResult
 
     if not MANIFEST.is_file():
         return [GateResult("W3C SPARQL protocol tests", True, f"skipped: {MANIFEST} is missing", skipped=True)]

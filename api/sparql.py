@@ -47,7 +47,7 @@ What a client can rely on (SPARQL 1.1 Protocol, section 2.1 "query operation"):
 Protection. Oxigraph cannot interrupt a running query, so user queries never
 run in the server process: a small pool of worker processes (``spawn``
 context, ``CRLM_KG_QUERY_WORKERS``, default 2-4) each load the dataset once
-from ``EmbeddedStore.dump_nquads()``; a query that passes the time limit has
+from ``Store.dump()``; a query that passes the time limit has
 its worker killed (SIGKILL) and replaced while the other workers keep serving.
 Workers also run under an address-space limit (``CRLM_KG_WORKER_MEMORY_MB``,
 default 2048, 0 = none) so a query that explodes in memory kills its worker,
@@ -773,12 +773,12 @@ class _Engine:
 
     @property
     def embedded(self) -> bool:
-        return isinstance(getattr(self.store, "store", None), ox.Store)
+        return self.store.capabilities.in_process
 
     def pool(self) -> QueryPool:
         with self._lock:
             if self._pool is None:
-                nquads = self.store.dump_nquads() if hasattr(self.store, "dump_nquads") else self.store.store.dump(format=ox.RdfFormat.N_QUADS)
+                nquads = self.store.dump()
                 self._pool = QueryPool(nquads, self.settings.workers, self.settings.worker_memory_mb)
             return self._pool
 
@@ -810,14 +810,14 @@ class _Engine:
             data += [("named-graph-uri", g) for g in job["named_graphs"] or []]
         elif not job["has_dataset"]:
             # the repository's graphs, not the remote store's whole union (Virtuoso adds its system graphs)
-            graphs = getattr(store, "graphs", None) or ((store.graph,) if getattr(store, "graph", None) else ())
+            graphs = store.capabilities.dataset_graphs
             data += [("default-graph-uri", g) for g in graphs]
             data += [("named-graph-uri", g) for g in graphs if len(graphs) > 1]
         accept = "application/sparql-results+json, application/n-triples;q=0.9, text/turtle;q=0.8"
         started = time.monotonic()
         headers = {"Accept": accept, "Content-Type": "application/x-www-form-urlencoded"}
         try:
-            with self._http.stream("POST", store.endpoint, content=urllib.parse.urlencode(data).encode("ascii"), headers=headers) as response:
+            with self._http.stream("POST", store.capabilities.endpoint, content=urllib.parse.urlencode(data).encode("ascii"), headers=headers) as response:
                 chunks, size = [], 0
                 for chunk in response.iter_bytes():  # the time limit covers the whole transfer
                     chunks.append(chunk)
@@ -881,11 +881,13 @@ def service_description(endpoint: str, store) -> list[ox.Triple]:
         ox.Triple(dataset, sd("defaultGraph"), default),
         ox.Triple(default, RDF_TYPE, sd("Graph")),
     ]
-    inner = getattr(store, "store", None)
+    capabilities = store.capabilities
     graphs = [paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE]
-    if isinstance(inner, ox.Store):
-        graphs = sorted({g.value for g in inner.named_graphs()} | set(graphs))
-        triples.append(ox.Triple(default, ox.NamedNode(VOID + "triples"), ox.Literal(str(len(inner)), datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer"))))
+    counts: dict[str, int] = {}
+    if capabilities.in_process:  # counting is cheap only in process
+        graphs = sorted(set(capabilities.dataset_graphs) | set(graphs))
+        counts = {str(r["g"]): int(r["n"]) for r in store.select("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")}
+        triples.append(ox.Triple(default, ox.NamedNode(VOID + "triples"), ox.Literal(str(store.triple_count()), datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer"))))
     for i, graph in enumerate(graphs):
         named, g = ox.BlankNode(f"named{i}"), ox.BlankNode(f"graph{i}")
         triples += [
@@ -895,8 +897,8 @@ def service_description(endpoint: str, store) -> list[ox.Triple]:
             ox.Triple(named, sd("graph"), g),
             ox.Triple(g, RDF_TYPE, sd("Graph")),
         ]
-        if isinstance(inner, ox.Store):
-            count = sum(1 for _ in inner.quads_for_pattern(None, None, None, ox.NamedNode(graph)))
+        if capabilities.in_process:
+            count = counts.get(graph, 0)
             triples.append(ox.Triple(g, ox.NamedNode(VOID + "triples"), ox.Literal(str(count), datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer"))))
     return triples
 

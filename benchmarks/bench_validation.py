@@ -45,7 +45,7 @@ def one_by_one_pyshacl_rate(records: list[dict]) -> tuple[float, float]:
     shapes = patients.shapes_graph()
     start = time.perf_counter()
     for record in records:
-        batch = patients._parse(json.dumps(record).encode(), None, "application/json")
+        batch = patients.parse(json.dumps(record).encode(), None, "application/json")
         graph = rdflib.Graph()  # a plain rdflib graph: pyshacl as it comes
         for triple in batch.graph:
             graph.add(triple)

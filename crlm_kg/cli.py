@@ -23,14 +23,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     line, never a partial graph."""
     import uvicorn
 
-    from .graphs import DataFileError, ShapesViolation, check_evidence_shapes
-    from .store import EmbeddedStore, open_store
+    from .curation import ShapesViolation, check_evidence_shapes
+    from .graphs import DataFileError
+    from .settings import get_settings
+    from .store import open_store
 
     try:
         from api.app import create_app
 
-        store = open_store()  # a Turtle syntax error raises DataFileError (file, line)
-        if args.validate and isinstance(store, EmbeddedStore):
+        store = open_store(get_settings())  # a Turtle syntax error raises DataFileError (file, line)
+        if args.validate and store.capabilities.in_process:
             print("crlm-kg serve: checking the evidence against validation/evidence-shapes.ttl (--no-validate skips this)", file=sys.stderr)
             check_evidence_shapes()
         app = create_app(store)
@@ -118,6 +120,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_evidence(args: argparse.Namespace) -> int:
     from . import evidence, patients
+    from .settings import get_settings
     from .store import open_store
 
     try:
@@ -129,7 +132,7 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     if not report.conforms:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return 1
-    lookup = evidence.EvidenceLookup(open_store())
+    lookup = evidence.EvidenceLookup(open_store(get_settings()))
     results = [lookup.evaluate(record) for record in records]
     print(json.dumps(results[0] if len(results) == 1 else results, indent=2, ensure_ascii=False))
     return 0
@@ -137,6 +140,7 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
 
 def _cmd_query(args: argparse.Namespace) -> int:
     from . import queries
+    from .settings import get_settings
     from .store import open_store
 
     library = queries.QueryLibrary.load()
@@ -146,7 +150,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
         return 0
     try:
         params = queries.parse_cli_params(args.param or [])
-        columns, rows = library.run(open_store(), args.name, params)
+        columns, rows = library.run(open_store(get_settings()), args.name, params)
     except queries.QueryParameterError as exc:
         print(f"crlm-kg query: {exc}", file=sys.stderr)
         return 1

@@ -13,8 +13,12 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+import pyshacl
+import rdflib
+
 from . import paths
-from .ontology import GateResult
+from .gates import GateResult
+from .graphs import DataFileError, all_quads, evidence_quads, ontology_quads, to_rdflib
 from .store import EmbeddedStore, Store
 
 SHAPES = paths.VALIDATION_DIR / "evidence-shapes.ttl"
@@ -66,11 +70,6 @@ def statistics(store: Store) -> dict[str, object]:
 
 def shacl_report(graph=None) -> tuple[bool, list[str]]:
     """Validate ontology + evidence against validation/evidence-shapes.ttl with pyshacl."""
-    import pyshacl
-    import rdflib
-
-    from .graphs import all_quads, to_rdflib
-
     data = graph if graph is not None else to_rdflib(all_quads())
     shapes = rdflib.Graph().parse(SHAPES, format="turtle")
     conforms, results, _ = pyshacl.validate(data, shacl_graph=shapes, inference="none", advanced=True, allow_warnings=True)
@@ -119,10 +118,12 @@ SELECT ?x ?file ?quote WHERE {
 }"""
 
 FIGURE_NUMBERS = """
-SELECT ?x ?p ?v WHERE {
+SELECT ?x ?p ?lexical WHERE {
     { ?x a crlm:OutcomeMeasurement } UNION { ?x a/rdfs:subClassOf* crlm:Comparison }
     VALUES ?p { crlm:value crlm:ciLower crlm:ciUpper crlm:pValue crlm:minimumValue crlm:maximumValue }
     ?x ?p ?v .
+    FILTER(isLiteral(?v))
+    BIND(STR(?v) AS ?lexical)
 }"""
 
 
@@ -147,7 +148,7 @@ def number_forms(lexical: str) -> set[str]:
     return forms
 
 
-def quote_problems(store: EmbeddedStore) -> tuple[int, list[str]]:
+def quote_problems(store: Store) -> tuple[int, list[str]]:
     """Check every quote against the documents its node cites; every figure's numbers against its quotes."""
     quotes: dict[str, list[tuple[str, str]]] = {}
     for row in store.select(QUOTED_NODES):
@@ -181,19 +182,10 @@ def _contains_number(text: str, number: str) -> bool:
     return re.search(r"(?<![0-9.])" + re.escape(number.lower()) + r"(?![0-9])", text) is not None
 
 
-def _figure_lexicals(store: EmbeddedStore) -> list[tuple[str, str, str]]:
-    import pyoxigraph as ox
-
-    result = []
-    solutions = store.store.query(
-        "PREFIX crlm: <%s> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> %s" % (paths.CRLM, FIGURE_NUMBERS),
-        use_default_graph_as_union=True,
-    )
-    for s in solutions:
-        literal = s["v"]
-        if isinstance(literal, ox.Literal):
-            result.append((s["x"].value, s["p"].value.rsplit("#", 1)[-1], literal.value))
-    return result
+def _figure_lexicals(store: Store) -> list[tuple[str, str, str]]:
+    """(node, property name, the number as written) of every figure: ``STR`` keeps the lexical
+    form, which the quote must contain (a float would print 0.05 as 0.05 but 1e-3 as 0.001)."""
+    return [(str(row["x"]), str(row["p"]).rsplit("#", 1)[-1], row["lexical"]) for row in store.select(FIGURE_NUMBERS)]
 
 
 DANGLING = """
@@ -209,8 +201,6 @@ def dangling_references(store: Store) -> list[str]:
 
 
 def evidence_gates() -> list[GateResult]:
-    from .graphs import all_quads, to_rdflib
-
     quads = all_quads()
     store = EmbeddedStore(quads)
     stats = statistics(store)
@@ -226,3 +216,52 @@ def evidence_gates() -> list[GateResult]:
         checked, quote_issues = quote_problems(store)
         results.append(GateResult("quotes match seeds", not quote_issues, f"{checked} quotes checked, {len(quote_issues)} problems", quote_issues))
     return results
+
+
+# --------------------------------------------------------------------------- start-up validation
+
+
+class ShapesViolation(DataFileError):
+    """Curated evidence that breaks ``validation/evidence-shapes.ttl``; names the file and line of
+    the first offending node (``problems`` holds every violation)."""
+
+    def __init__(self, path: Path, message: str, line: int | None, problems: list[str]):
+        super().__init__(path, message, line)
+        self.problems = problems
+
+
+def _locate(short: str, files: list[Path]) -> tuple[Path | None, int | None]:
+    """The file and line where a focus node (``crlmd:Name``, ``crlm:Name`` or a full IRI) is first written."""
+    iri = short
+    for prefix, base in (("crlmd:", paths.CRLMD), ("crlm:", paths.CRLM)):
+        if short.startswith(prefix):
+            iri = base + short[len(prefix):]
+            break
+    local = iri[len(paths.CRLMD):] if iri.startswith(paths.CRLMD) else None
+    patterns = [re.compile(re.escape(f"<{iri}>"))]
+    if local:
+        patterns.append(re.compile(r"(?<![\w:-])crlmd:" + re.escape(local) + r"(?![\w-])"))
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for number, line in enumerate(text.splitlines(), start=1):
+            if any(p.search(line) for p in patterns):
+                return path, number
+    return None, None
+
+
+def check_evidence_shapes() -> None:
+    """Validate the ontology and the evidence against the evidence shapes; raise
+    ``ShapesViolation`` naming the file and line of the first violation. (3-5 s: pyshacl.)"""
+    files = paths.evidence_files()
+    conforms, problems = shacl_report(to_rdflib(ontology_quads() + evidence_quads(files)))
+    if conforms:
+        return
+    problems = problems or ["the evidence does not conform to the evidence shapes"]
+    located = [(problem, *_locate(problem.split(": ", 1)[0], files)) for problem in problems]
+    first = next(((p, f, n) for p, f, n in located if f is not None), (problems[0], paths.DATA_DIR, None))
+    problem, path, line = first
+    more = f" (and {len(problems) - 1} more violation{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+    raise ShapesViolation(path, f"violates {paths.VALIDATION_DIR.name}/evidence-shapes.ttl: {problem}{more}", line, problems)

@@ -7,10 +7,12 @@ by ``crlm-kg serve`` (which refuses to start on a partial graph).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Iterable
 
 import pyoxigraph as ox
+import rdflib
 
 from . import paths
 
@@ -57,8 +59,6 @@ def all_quads() -> list[ox.Quad]:
 
 def to_rdflib(quads: Iterable[ox.Quad]):
     """The same triples as an rdflib Graph (for pyshacl and owlready2 exports)."""
-    import rdflib
-
     graph = rdflib.Graph()
     data = ox.serialize([ox.Triple(q.subject, q.predicate, q.object) for q in quads], format=ox.RdfFormat.N_TRIPLES)
     graph.parse(data=data.decode("utf-8") if isinstance(data, bytes) else data, format="nt")
@@ -70,70 +70,12 @@ def to_rdflib(quads: Iterable[ox.Quad]):
 # --------------------------------------------------------------------------- integrity
 
 
-def graph_fingerprint(store) -> dict:
-    """Triple count and a canonical SHA-256 of a loaded dataset (an ``EmbeddedStore`` or a
-    ``pyoxigraph.Store``): blank nodes are canonicalised, then the N-Quads lines are sorted,
-    so two loads of the same files give the same hash and any added, removed or changed
+def fingerprint(quads: Iterable[ox.Quad]) -> dict:
+    """Triple count and a canonical SHA-256 of a dataset (any iterable of quads, a
+    ``pyoxigraph.Store`` included): blank nodes are canonicalised, then the N-Quads lines are
+    sorted, so two loads of the same files give the same hash and any added, removed or changed
     quad changes it. Used to show that fuzzing and load leave the graph untouched."""
-    import hashlib
-
-    inner = getattr(store, "store", store)
-    if not isinstance(inner, ox.Store):
-        raise TypeError("graph_fingerprint needs an embedded (pyoxigraph) store")
-    dataset = ox.Dataset(inner)
+    dataset = ox.Dataset(quads)
     dataset.canonicalize(ox.CanonicalizationAlgorithm.UNSTABLE)
     lines = sorted(ox.serialize(dataset, format=ox.RdfFormat.N_QUADS).splitlines())
-    return {"triples": len(inner), "sha256": hashlib.sha256(b"\n".join(lines)).hexdigest()}
-
-
-# --------------------------------------------------------------------------- start-up validation
-
-
-class ShapesViolation(DataFileError):
-    """Curated evidence that breaks ``validation/evidence-shapes.ttl``; names the file and line of
-    the first offending node (``problems`` holds every violation)."""
-
-    def __init__(self, path: Path, message: str, line: int | None, problems: list[str]):
-        super().__init__(path, message, line)
-        self.problems = problems
-
-
-def _locate(short: str, files: list[Path]) -> tuple[Path | None, int | None]:
-    """The file and line where a focus node (``crlmd:Name``, ``crlm:Name`` or a full IRI) is first written."""
-    import re
-
-    iri = short
-    for prefix, base in (("crlmd:", paths.CRLMD), ("crlm:", paths.CRLM)):
-        if short.startswith(prefix):
-            iri = base + short[len(prefix):]
-            break
-    local = iri[len(paths.CRLMD):] if iri.startswith(paths.CRLMD) else None
-    patterns = [re.compile(re.escape(f"<{iri}>"))]
-    if local:
-        patterns.append(re.compile(r"(?<![\w:-])crlmd:" + re.escape(local) + r"(?![\w-])"))
-    for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        for number, line in enumerate(text.splitlines(), start=1):
-            if any(p.search(line) for p in patterns):
-                return path, number
-    return None, None
-
-
-def check_evidence_shapes() -> None:
-    """Validate the ontology and the evidence against the evidence shapes; raise
-    ``ShapesViolation`` naming the file and line of the first violation. (3-5 s: pyshacl.)"""
-    from .curation import shacl_report
-
-    files = paths.evidence_files()
-    conforms, problems = shacl_report(to_rdflib(ontology_quads() + evidence_quads(files)))
-    if conforms:
-        return
-    problems = problems or ["the evidence does not conform to the evidence shapes"]
-    located = [(problem, *_locate(problem.split(": ", 1)[0], files)) for problem in problems]
-    first = next(((p, f, n) for p, f, n in located if f is not None), (problems[0], paths.DATA_DIR, None))
-    problem, path, line = first
-    more = f" (and {len(problems) - 1} more violation{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
-    raise ShapesViolation(path, f"violates {paths.VALIDATION_DIR.name}/evidence-shapes.ttl: {problem}{more}", line, problems)
+    return {"triples": len(dataset), "sha256": hashlib.sha256(b"\n".join(lines)).hexdigest()}

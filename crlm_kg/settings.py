@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     # -- the store ----------------------------------------------------------------
     sparql_url: str | None = Field(None, description="a remote SPARQL 1.1 endpoint (e.g. Virtuoso) to use instead of the embedded Oxigraph store")
     graph: str | None = Field(None, description="with a remote store: the graph IRI(s) holding the data, comma-separated")
+    sparql_dialect: Literal["standard", "virtuoso"] = Field(
+        "standard", description="with a remote store: the engine's SPARQL dialect; `virtuoso` rewrites queries around Virtuoso 7.2's quirks (`standard`: sent as written)")
     validate_on_start: bool = Field(True, description="`crlm-kg serve` checks the evidence against its SHACL shapes and refuses to start on a violation")
 
     # -- the SPARQL endpoint ------------------------------------------------------

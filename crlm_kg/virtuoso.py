@@ -39,7 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import httpx
+import pyoxigraph as ox
+
 from . import paths
+from .graphs import all_quads
+from .store import RemoteStore, VirtuosoDialect
 
 DEFAULT_INI = Path("/etc/virtuoso-opensource-7/virtuoso.ini")
 PACKAGED_DB_DIR = "/var/lib/virtuoso-opensource-7/db"
@@ -130,10 +135,6 @@ def write_config(directory: Path, http_port: int, sql_port: int, template: Path 
 
 def dump_repository(directory: Path, quads: Iterable | None = None) -> Path:
     """Write the repository graph (or ``quads``) as one N-Quads file in ``directory``."""
-    import pyoxigraph as ox
-
-    from .graphs import all_quads
-
     target = directory / "load" / "repository.nq"
     target.parent.mkdir(parents=True, exist_ok=True)
     ox.serialize(list(quads) if quads is not None else all_quads(), output=str(target), format=ox.RdfFormat.N_QUADS)
@@ -159,10 +160,8 @@ class VirtuosoInstance:
         return ",".join(self.graphs)
 
     def store(self, timeout: float = 60.0):
-        """A ``RemoteStore`` over this server's repository graphs."""
-        from .store import RemoteStore
-
-        return RemoteStore(self.sparql_url, graph=self.graph_env, timeout=timeout)
+        """A ``RemoteStore`` over this server's repository graphs, in Virtuoso's dialect."""
+        return RemoteStore(self.sparql_url, graph=self.graph_env, timeout=timeout, dialect=VirtuosoDialect())
 
     def isql(self, sql: str, timeout: float = LOAD_TIMEOUT) -> str:
         """Run SQL statements through isql-vt as dba; raise VirtuosoError on any error."""
@@ -197,8 +196,6 @@ def _log_tail(directory: Path, lines: int = 30) -> str:
 
 
 def _wait_for_sparql(url: str, process: subprocess.Popen, directory: Path, timeout: float) -> None:
-    import httpx
-
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:

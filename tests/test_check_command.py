@@ -18,10 +18,9 @@ def test_check_runs_every_gate_and_passes():
     assert "Traceback" not in proc.stderr
     out = proc.stdout
     for gate in ("rdflib parse", "quality report", "HermiT", "OWL API", "evidence shapes (SHACL)", "quotes match seeds",
-                 "links resolve", "patient shapes well-formed", "W3C SPARQL protocol tests"):
+                 "links resolve", "patient shapes well-formed"):
         assert f"] {gate}:" in out, f"gate {gate!r} did not run"
     assert "provenance share 100.0 %" in out
-    assert "27 of 27 applicable W3C protocol tests pass" in out
     if shutil.which("java") and Path("/usr/share/java/owlapi-distribution.jar").exists():
         assert proc.returncode == 0, out[-3000:]
         assert "FAIL" not in out

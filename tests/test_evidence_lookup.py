@@ -201,9 +201,9 @@ def test_adding_a_trial_to_the_data_makes_it_appear(repo_store):
     crlmd:TestTrial_C a crlm:InclusionCriterion ; rdfs:label "age at most 65" ; crlm:characteristic crlm:age ;
         crlm:comparison crlm:LessThanOrEqual ; crlm:thresholdValue 65 ; crlm:sourceQuote "age ≤ 65" .
     """
-    store = EmbeddedStore(list(repo_store.store.quads_for_pattern(None, None, None)))
-    store.store.extend(ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(paths.GRAPH_EVIDENCE))
-                       for t in ox.parse(extra, format=ox.RdfFormat.TURTLE))
+    trial = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(paths.GRAPH_EVIDENCE))
+             for t in ox.parse(extra, format=ox.RdfFormat.TURTLE)]
+    store = EmbeddedStore([*ox.parse(repo_store.dump(), format=ox.RdfFormat.N_QUADS), *trial])
     fresh = EvidenceLookup(store)
     assert statuses(evaluate(fresh, "case-resectable-ras-wild-type.json"))["TestTrial"] == "eligible"  # 62
     assert statuses(evaluate(fresh, "case-elderly-solitary.json"))["TestTrial"] == "ineligible"  # 82

@@ -134,7 +134,9 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
     max_leaves=25,
 )
-contract_keys = st.sampled_from(["id", "age", "sex", "molecular", "liverMetastases", "extrahepaticSites", "priorTherapy", "count", "ras"])
+CONTRACT = patients.contract()
+# the contract's own keys (read from the context), nested ones also at the top level where they do not belong
+contract_keys = st.sampled_from(["id", *CONTRACT.nests, *dict.fromkeys(spec.term for spec in CONTRACT.fields.values())])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

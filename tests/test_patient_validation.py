@@ -104,28 +104,33 @@ def test_json_path_for_reads_the_context():
     assert patients.json_path_for(CRLM + "extrahepaticSite") == "extrahepaticSites"
     assert patients.json_path_for(CRLM + "age") == "age"
     assert patients.json_path_for(CRLM + "nothing") is None
-    # every property of the vocabulary's patient list has a field
-    vocab = ("sex primaryTumourLocation primaryTStage metastasisDistribution metastasisTiming resectability extrahepaticSite "
-             "rasStatus brafStatus mmrStatus tp53Status smad4Status fbxw7Status apcStatus responseToPriorTherapy age "
-             "ecogPerformanceStatus medicallyFit primaryNodePositive primaryResected liverMetastasisCount largestMetastasisDiameterMm "
-             "diseaseFreeIntervalMonths extrahepaticDisease ceaNgPerMl futureLiverRemnantPercent chemotherapyAssociatedLiverInjury "
-             "liverFibrosisOrCirrhosis priorSystemicChemotherapy priorOxaliplatin priorIrinotecan priorAntiEgfr priorBevacizumab "
-             "priorHepatectomy priorChemotherapyCycles").split()
-    assert all(patients.json_path_for(CRLM + p) for p in vocab)
+    # every property a patient shape constrains has a field; every field is a property of crlm:Patient in the
+    # ontology (which also has derived ones, e.g. fongScore, that no client sends)
+    sh = rdflib.Namespace("http://www.w3.org/ns/shacl#")
+    shaped = {str(p) for p in patients.shapes_graph().objects(None, sh.path) if isinstance(p, rdflib.URIRef)}
+    assert len(shaped) == len(patients.contract().fields)
+    assert {p for p in shaped if patients.json_path_for(p) is None} == set()
+    ontology = rdflib.Graph().parse(ROOT / "ontology" / "crlm.ttl")
+    patient_properties = {str(p) for p in ontology.subjects(rdflib.RDFS.domain, rdflib.URIRef(CRLM + "Patient"))}
+    assert {spec.property for spec in patients.contract().fields.values()} <= patient_properties
 
 
-def test_contract_fields_all_present_in_context():
-    contract_fields = [
-        "age", "sex", "ecog", "medicallyFit", "primaryTumor.location", "primaryTumor.tStage", "primaryTumor.nodePositive",
-        "primaryTumor.resected", "liverMetastases.count", "liverMetastases.largestDiameterMm", "liverMetastases.distribution",
-        "liverMetastases.timing", "liverMetastases.diseaseFreeIntervalMonths", "liverMetastases.resectability",
-        "extrahepaticDisease", "extrahepaticSites", "ceaNgPerMl", "molecular.ras", "molecular.braf", "molecular.mmr",
-        "molecular.tp53", "molecular.smad4", "molecular.fbxw7", "molecular.apc", "liver.futureLiverRemnantPercent",
-        "liver.chemotherapyAssociatedInjury", "liver.fibrosisOrCirrhosis", "priorTherapy.systemicChemotherapy",
-        "priorTherapy.oxaliplatin", "priorTherapy.irinotecan", "priorTherapy.antiEgfr", "priorTherapy.bevacizumab",
-        "priorTherapy.cycles", "priorTherapy.response", "priorTherapy.priorHepatectomy",
-    ]
-    assert list(patients.contract().fields) == contract_fields
+def test_contract_reads_every_field_and_code_of_the_context():
+    """``contract()`` is the one reading of the context: each term with an ``@id`` is a field at its
+    (nested) path, with its property, type and codes, in the context's order."""
+    context = json.loads((ROOT / "validation" / "patient-context.jsonld").read_text())["@context"]
+    crlm = context["crlm"]
+    terms = {t: d for t, d in context.items() if isinstance(d, dict) and "@id" in d}
+    expected = [f"{d['@nest']}.{t}" if "@nest" in d else t for t, d in terms.items()]
+    assert "liverMetastases.count" in expected and "molecular.ras" in expected and "extrahepaticSites" in expected
+    assert list(patients.contract().fields) == expected
+    for term, definition in terms.items():
+        spec = patients.field_spec(f"{definition['@nest']}.{term}" if "@nest" in definition else term)
+        assert spec.property == crlm + definition["@id"].removeprefix("crlm:")
+        codes = {code: crlm + iri.removeprefix("crlm:") for code, iri in definition.get("@context", {}).items()}
+        assert spec.codes == codes
+        assert spec.kind == ("code" if codes else definition["@type"].removeprefix("xsd:"))
+        assert spec.multiple == (definition.get("@container") == "@set")
 
 
 def test_rdflib_processes_the_context_as_json_ld_1_1():
@@ -514,8 +519,10 @@ def test_batch_traces_each_violation_to_its_record():
 
 def test_batch_runs_one_validation(monkeypatch):
     calls = []
-    real = patients._run_shacl
-    monkeypatch.setattr(patients, "_run_shacl", lambda graph: calls.append(len(graph)) or real(graph))
+    from crlm_kg.patients import validation
+
+    real = validation.run_shacl
+    monkeypatch.setattr(validation, "run_shacl", lambda graph: calls.append(len(graph)) or real(graph))
     report = validate([dict(FULL, id=f"p-{i}") for i in range(20)])
     assert report.conforms
     assert len(calls) == 1
@@ -541,7 +548,7 @@ def test_shape_gates_pass():
 
 
 def test_shapes_do_not_describe_ontology_terms():
-    shapes = rdflib.Graph().parse(ROOT / "validation" / "patient-shapes.ttl")  # pyshacl adds OWL axioms to the cached copy
+    shapes = patients.shapes_graph()  # the shared graph: validations never add to it (tests/test_patient_shared_state.py)
     assert not [s for s in shapes.subjects() if str(s).startswith(CRLM)]
     assert all(str(s).startswith("https://w3id.org/crlm-kg/shapes") for s in shapes.subjects() if isinstance(s, rdflib.URIRef))
 

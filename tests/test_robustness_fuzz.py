@@ -32,7 +32,6 @@ from api.app import create_app
 from api.evidence import EvidenceResponse
 from crlm_kg import patients
 from crlm_kg.evidence import EvidenceLookup
-from crlm_kg.graphs import graph_fingerprint
 from crlm_kg.store import EmbeddedStore
 
 FUZZ_EXAMPLES = int(os.environ.get("CRLM_KG_FUZZ_EXAMPLES", "40"))
@@ -96,7 +95,7 @@ def _worker_view(app) -> list[str]:
 
 @pytest.fixture(scope="module")
 def before(app, repo_store):
-    return graph_fingerprint(repo_store), _worker_view(app)
+    return repo_store.fingerprint(), _worker_view(app)
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", DELEGATE, config=SchemathesisConfig.from_dict(CONFIG))
@@ -277,7 +276,7 @@ def test_the_openapi_document_says_what_the_service_answers(app):
 def test_health_reports_the_graph_fingerprint(app, repo_store):
     with TestClient(app) as client:
         assert "fingerprint" not in client.get("/health").json()
-        assert client.get("/health", params={"fingerprint": "true"}).json()["fingerprint"] == graph_fingerprint(repo_store)
+        assert client.get("/health", params={"fingerprint": "true"}).json()["fingerprint"] == repo_store.fingerprint()
 
 
 def test_fingerprint_is_canonical_and_sensitive():
@@ -286,9 +285,9 @@ def test_fingerprint_is_canonical_and_sensitive():
     from crlm_kg.graphs import all_quads
 
     first, second = EmbeddedStore(all_quads()), EmbeddedStore(all_quads())  # fresh blank-node ids
-    assert graph_fingerprint(first) == graph_fingerprint(second)
-    second.store.add(ox.Quad(ox.NamedNode("http://example.org/a"), ox.NamedNode("http://example.org/b"), ox.Literal("c")))
-    assert graph_fingerprint(first) != graph_fingerprint(second)
+    assert first.fingerprint() == second.fingerprint()
+    third = EmbeddedStore([*all_quads(), ox.Quad(ox.NamedNode("http://example.org/a"), ox.NamedNode("http://example.org/b"), ox.Literal("c"))])
+    assert first.fingerprint() != third.fingerprint()
 
 
 def test_a_large_batch_does_not_stall_other_clients(app):
@@ -323,6 +322,6 @@ def test_a_large_batch_does_not_stall_other_clients(app):
 
 def test_the_graph_is_unchanged_after_fuzzing(app, repo_store, before):
     fingerprint, workers = before
-    assert graph_fingerprint(repo_store) == fingerprint
+    assert repo_store.fingerprint() == fingerprint
     assert _worker_view(app) == workers
     assert fingerprint["triples"] == repo_store.triple_count() > 10000

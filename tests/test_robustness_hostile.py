@@ -25,7 +25,6 @@ from api import patients as patients_api
 from api import sparql
 from api.app import create_app
 from crlm_kg import patients
-from crlm_kg.graphs import graph_fingerprint
 from crlm_kg.queries import QueryLibrary
 
 TIMEOUT = 2.0
@@ -51,7 +50,7 @@ def client(repo_store):
 
 @pytest.fixture(scope="module")
 def fingerprint_before(repo_store):
-    return graph_fingerprint(repo_store)
+    return repo_store.fingerprint()
 
 
 def problem(response, status: int) -> dict:
@@ -163,7 +162,7 @@ def test_updates_in_further_spellings_are_refused_and_change_nothing(client, rep
     for response in _update_attempts(client):
         assert 400 <= response.status_code < 500, (response.request.url, response.text[:300])
         assert "Traceback" not in response.text
-    assert graph_fingerprint(repo_store) == fingerprint_before
+    assert repo_store.fingerprint() == fingerprint_before
     ask = client.get("/sparql", params={"query": "ASK { <http://example.org/a> ?p ?o }"})
     assert ask.json()["boolean"] is False
 
@@ -444,14 +443,14 @@ def test_quiet_rdflib_is_per_thread():
     inside, first_left = threading.Event(), threading.Event()
 
     def second():
-        with patients._quiet_rdflib():
+        with patients.quiet_rdflib():
             inside.set()
             first_left.wait(5)
             rdflib.Literal("zz-ill-typed-secret", datatype=rdflib.XSD.integer).value  # noqa: B018 - logs a warning
 
     try:
         thread = threading.Thread(target=second)
-        with patients._quiet_rdflib():
+        with patients.quiet_rdflib():
             thread.start()
             inside.wait(5)
         first_left.set()
@@ -502,4 +501,4 @@ def test_access_log_drops_query_strings(tmp_path):
 
 
 def test_graph_unchanged_after_the_hostile_tests(client, repo_store, fingerprint_before):
-    assert graph_fingerprint(repo_store) == fingerprint_before
+    assert repo_store.fingerprint() == fingerprint_before

@@ -64,7 +64,7 @@ def test_evidence_violating_the_shapes_stops_serve_with_file_and_line(home):
 
 def test_check_evidence_shapes_names_the_first_offending_file(home, monkeypatch):
     """The locator on its own (no subprocess): a focus node is traced to where it is written."""
-    from crlm_kg.graphs import _locate
+    from crlm_kg.curation import _locate
 
     line = _append(home / BROKEN_FILE, "crlmd:UnlabelledStudyXyz a crlm:CohortStudy .")
     files = sorted((home / "data").rglob("*.ttl"))

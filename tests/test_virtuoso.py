@@ -132,3 +132,21 @@ def test_sparql_endpoint_proxies_to_virtuoso_with_the_repository_graphs(remote, 
                        headers={"accept": "application/sparql-results+json"})
         assert {b["g"]["value"] for b in r.json()["results"]["bindings"]} == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE}
         assert client.post("/sparql", data={"update": "CLEAR ALL"}).status_code == 400
+
+
+def test_remote_store_implements_the_whole_protocol(remote, repo_store):
+    """construct, dump and fingerprint on Virtuoso: the same triples as the embedded store."""
+    from crlm_kg.store import Store
+
+    assert isinstance(remote, Store)
+    caps = remote.capabilities
+    assert not caps.in_process and caps.endpoint == remote.endpoint and caps.dialect == "virtuoso"
+    assert caps.dataset_graphs == (paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE)
+    query = "CONSTRUCT { ?s a crlm:Study } WHERE { ?s a/rdfs:subClassOf* crlm:Study }"
+    assert set(remote.construct(query)) == set(repo_store.construct(query)) != set()
+    assert remote.fingerprint()["triples"] == repo_store.triple_count()
+    import pyoxigraph as ox
+
+    dumped = list(ox.parse(remote.dump(), format=ox.RdfFormat.N_QUADS))
+    assert len(dumped) == repo_store.triple_count()
+    assert {q.graph_name.value for q in dumped} == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE}

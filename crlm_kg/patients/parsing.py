@@ -1,0 +1,187 @@
+"""A document of patient records (JSON, JSON-LD or Turtle) into one data graph and its records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import rdflib
+from rdflib import BNode, Literal, URIRef
+from rdflib.namespace import RDF
+
+from .contract import CONTEXT_IRI, ID_PATTERN, MAX_DEPTH, PATIENT_BASE, XSD_DECIMAL, XSD_INTEGER, contract
+from .json_records import load_json, json_batch, json_depth
+from .rdf import DataGraph, quiet_rdflib
+from .report import Batch, PatientRecord, Problems, field_value
+
+
+JSON_TYPES = {"application/json", "text/json"}
+JSONLD_TYPES = {"application/ld+json"}
+TURTLE_TYPES = {"text/turtle", "application/x-turtle", "application/turtle"}
+
+
+def media_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    return content_type.split(";", 1)[0].strip().lower() or None
+
+
+def detect_format(data: bytes, filename: str | None = None, content_type: str | None = None) -> str:
+    """"json", "jsonld" or "turtle": from the content type, else the file suffix, else the content."""
+    media = media_type(content_type)
+    if media in JSON_TYPES:
+        return "json"
+    if media in JSONLD_TYPES:
+        return "jsonld"
+    if media in TURTLE_TYPES:
+        return "turtle"
+    if filename:
+        suffix = Path(str(filename)).suffix.lower()
+        if suffix == ".json":
+            return "json"
+        if suffix in (".jsonld", ".json-ld"):
+            return "jsonld"
+        if suffix in (".ttl", ".turtle"):
+            return "turtle"
+    return "json"  # JSON first; when that fails, the content is tried as Turtle
+
+
+def _has_foreign_context(value: Any) -> bool:
+    """True when a JSON-LD document refers to a context other than the project's own."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                if key in ("@context", "@import"):
+                    if isinstance(sub, str) and sub != CONTEXT_IRI:
+                        return True
+                    if isinstance(sub, list) and any(isinstance(s, str) and s != CONTEXT_IRI for s in sub):
+                        return True
+                stack.append(sub)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _only_own_context(doc: Any) -> bool:
+    """True unless a record carries a JSON-LD context other than the project's (named by its IRI)."""
+    items = doc if isinstance(doc, list) else [doc]
+    return all(not isinstance(i, dict) or i.get("@context", CONTEXT_IRI) == CONTEXT_IRI for i in items)
+
+
+def _jsonld_graph_batch(doc: Any, problems: Problems) -> Batch:
+    """A JSON-LD document with its own inline context: read as RDF, then like Turtle."""
+    if _has_foreign_context(doc):
+        problems.add(None, "document", "@context", "remote-context", f"remote JSON-LD contexts are not loaded; use {CONTEXT_IRI} or an inline context")
+        return Batch(rdflib.Graph(), [], problems, "jsonld", 0)
+    own = contract().context
+
+    def substitute(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {k: (own if k == "@context" and v == CONTEXT_IRI else substitute(v)) for k, v in item.items()}
+        if isinstance(item, list):
+            return [own if v == CONTEXT_IRI else substitute(v) for v in item]
+        return item
+
+    graph = DataGraph()
+    try:
+        with quiet_rdflib():
+            graph.parse(data=json.dumps(substitute(doc)), format="json-ld", base=PATIENT_BASE)
+    except RecursionError:
+        problems.add(None, "document", "(document)", "json", "the JSON-LD is nested too deeply")
+        return Batch(graph, [], problems, "jsonld", 0)
+    except Exception as exc:  # rdflib raises many types for bad JSON-LD
+        problems.add(None, "document", "(document)", "jsonld", f"the document is not valid JSON-LD: {short_error(exc)}")
+        return Batch(graph, [], problems, "jsonld", 0)
+    return _graph_batch(graph, problems, "jsonld")
+
+
+def short_error(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+def _turtle_batch(data: bytes, problems: Problems, sniffed: bool = False, json_error: str | None = None) -> Batch:
+    graph = DataGraph()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.add(None, "document", "(document)", "encoding", f"the document is not valid UTF-8 (byte {exc.start})")
+        return Batch(graph, [], problems, "turtle", 0)
+    try:
+        with quiet_rdflib():
+            graph.parse(data=text, format="turtle", publicID=PATIENT_BASE)
+    except Exception as exc:  # rdflib's parser errors have no common base class
+        if sniffed:
+            problems.add(None, "document", "(document)", "syntax", f"the document is neither JSON ({json_error}) nor Turtle ({short_error(exc)})")
+        else:
+            problems.add(None, "document", "(document)", "turtle", f"the document is not valid Turtle: {short_error(exc)}")
+        return Batch(graph, [], problems, "turtle", 0)
+    return _graph_batch(graph, problems, "turtle")
+
+
+def _graph_batch(graph: rdflib.Graph, problems: Problems, fmt: str) -> Batch:
+    """Records of an RDF document: the crlm:Patient nodes and any subject of a contract property."""
+    ctx = contract()
+    patient_class = URIRef(ctx.patient_class)
+    subjects: dict[Any, None] = {}
+    for s in graph.subjects(RDF.type, patient_class):
+        subjects[s] = None
+    for prop in ctx.by_property:
+        for s in graph.subjects(URIRef(prop), None):
+            subjects[s] = None
+    records = []
+    for index, subject in enumerate(sorted(subjects, key=str)):
+        text = str(subject)
+        rid = text[len(PATIENT_BASE):] if isinstance(subject, URIRef) and text.startswith(PATIENT_BASE) else None
+        if rid is None or not ID_PATTERN.fullmatch(rid):
+            shown = "a blank node" if isinstance(subject, BNode) else f"<{text[:100]}>"
+            problems.add(index, index, "id", "pattern", f"the patient must be the IRI {PATIENT_BASE}<id>, where id is 1–64 letters, digits, '.', '_' or '-'; got {shown}", text if isinstance(subject, URIRef) else None)
+            rid = None
+        graph.add((subject, RDF.type, patient_class))
+        for spec in ctx.fields.values():
+            if spec.kind == "decimal":
+                prop = URIRef(spec.property)
+                for o in list(graph.objects(subject, prop)):
+                    if isinstance(o, Literal) and o.datatype == XSD_INTEGER:
+                        graph.remove((subject, prop, o))
+                        graph.add((subject, prop, Literal(str(o), datatype=XSD_DECIMAL)))
+        fields: dict[str, Any] = {"id": rid} if rid else {}
+        for spec in ctx.fields.values():
+            values = [field_value(spec, o) for o in graph.objects(subject, URIRef(spec.property))]
+            if values:
+                fields[spec.path] = values if (spec.multiple or len(values) > 1) else values[0]
+        records.append(PatientRecord(rid, index, subject, fields, _source=graph))
+    if not records:
+        problems.add(None, "document", "(document)", "minCount", f"the document holds no patient record (a node of type {ctx.patient_class} or with a patient property)")
+    return Batch(graph, records, problems, fmt, len(records))
+
+
+
+def parse(data: Any, filename: str | None, content_type: str | None) -> Batch:
+    problems = Problems()
+    if isinstance(data, (dict, list)):  # already-parsed JSON (the API may pass it)
+        doc, fmt = data, "json"
+    else:
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogatepass")
+        data = bytes(data or b"")
+        fmt = detect_format(data, filename, content_type)
+        if fmt == "turtle":
+            return _turtle_batch(data, problems)
+        doc = load_json(data, problems)
+        if problems.items:
+            sniffed = not media_type(content_type) and not (filename and Path(str(filename)).suffix)
+            head = data.lstrip()[:1]
+            if sniffed and head not in (b"{", b"[") and problems.items[0].rule == "json":
+                json_error = problems.items[0].message.removeprefix("the document is not valid JSON: ")
+                return _turtle_batch(data, Problems(), sniffed=True, json_error=json_error)
+            return Batch(rdflib.Graph(), [], problems, fmt, 0)
+    if json_depth(doc, MAX_DEPTH + 2) > MAX_DEPTH + 1:
+        problems.add(None, "document", "(document)", "json", f"the JSON is nested too deeply (a patient record has at most {MAX_DEPTH} levels)")
+        return Batch(rdflib.Graph(), [], problems, fmt, 0)
+    if _only_own_context(doc):
+        return json_batch(doc, problems, fmt)
+    return _jsonld_graph_batch(doc, problems)

@@ -1,0 +1,77 @@
+"""The graph in pyoxigraph's in-memory store (Oxigraph's own query engine, far faster than rdflib's)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import pyoxigraph as ox
+
+from ..graphs import all_quads, fingerprint
+from .base import Capabilities
+from .terms import PREFIX_BLOCK, QueryError, bind_parameters, solutions_to_rows
+
+
+class EmbeddedStore:
+    """The dataset in this process, queried with the default graph as the union of its named graphs.
+
+    Read-only once built: the quads are given to the constructor."""
+
+    name = "embedded"
+
+    def __init__(self, quads: Iterable[ox.Quad] = ()):
+        self._store = ox.Store()
+        self._store.extend(quads)
+
+    @classmethod
+    def from_repository(cls) -> "EmbeddedStore":
+        """The ontology and the curated evidence of the repository, each in its named graph."""
+        return cls(all_quads())
+
+    @classmethod
+    def from_nquads(cls, data: bytes) -> "EmbeddedStore":
+        """A store holding a dump (``dump()``) of another store."""
+        return cls(ox.parse(data, format=ox.RdfFormat.N_QUADS))
+
+    @property
+    def capabilities(self) -> Capabilities:
+        graphs = tuple(sorted(g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode)))
+        return Capabilities(in_process=True, endpoint=None, dataset_graphs=graphs, dialect="standard")
+
+    def _run(self, query: str, bindings: Mapping[str, Any] | None = None):
+        try:
+            return self._store.query(PREFIX_BLOCK + bind_parameters(query, bindings), use_default_graph_as_union=True)
+        except SyntaxError as exc:
+            raise QueryError(f"SPARQL syntax error: {exc}") from None
+        except OSError as exc:
+            raise QueryError(f"store error: {exc}") from None
+
+    def select(self, query: str, bindings: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        solutions = self._run(query, bindings)
+        if not isinstance(solutions, ox.QuerySolutions):
+            raise QueryError("select() needs a SELECT query")
+        return solutions_to_rows(solutions)
+
+    def ask(self, query: str, bindings: Mapping[str, Any] | None = None) -> bool:
+        answer = self._run(query, bindings)
+        if not isinstance(answer, ox.QueryBoolean):
+            raise QueryError("ask() needs an ASK query")
+        return bool(answer)
+
+    def construct(self, query: str, bindings: Mapping[str, Any] | None = None) -> list[ox.Triple]:
+        triples = self._run(query, bindings)
+        if not isinstance(triples, ox.QueryTriples):
+            raise QueryError("construct() needs a CONSTRUCT or DESCRIBE query")
+        return list(triples)
+
+    def triple_count(self) -> int:
+        return len(self._store)
+
+    def dump(self) -> bytes:
+        """The whole dataset as N-Quads (for hashing and for the SPARQL worker processes)."""
+        return self._store.dump(format=ox.RdfFormat.N_QUADS)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return fingerprint(self._store)
+
+    def close(self) -> None:
+        """Nothing to release: the dataset is freed with the object."""

@@ -1,0 +1,38 @@
+"""The package's layers only point down (pyproject.toml ``[tool.importlinter]``), checked by import-linter:
+settings → paths, gates → RDF I/O (graphs) → store → domain → quality gates → api → cli."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+pytestmark = pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter is not installed: pip install -e '.[test]'")
+
+
+def lint(directory: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=directory, capture_output=True, text=True, timeout=300)
+
+
+def test_layers_contract_is_kept():
+    proc = lint(ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "1 kept, 0 broken" in proc.stdout
+
+
+def test_an_upward_import_breaks_the_contract(tmp_path):
+    """The check can fail: a copy of the code where the store imports the checks is refused."""
+    for name in ("crlm_kg", "api"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    terms = tmp_path / "crlm_kg" / "store" / "terms.py"
+    terms.write_text(terms.read_text(encoding="utf-8") + "\nfrom .. import checks  # an upward import\n", encoding="utf-8")
+    proc = lint(tmp_path)
+    assert proc.returncode != 0
+    assert "BROKEN" in proc.stdout and "crlm_kg.store.terms -> crlm_kg.checks" in proc.stdout

@@ -15,7 +15,6 @@ serialised by pyoxigraph, which escapes them as N-Triples. (pyoxigraph's own
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +23,7 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence
 import pyoxigraph as ox
 
 from . import paths
+from .settings import Settings, get_settings
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 _INTEGER_TYPES = {XSD + t for t in ("integer", "int", "long", "short", "nonNegativeInteger", "positiveInteger", "gYear")}
@@ -426,11 +426,11 @@ def _json_term_to_python(term: Mapping[str, str]) -> Any:
     return term_to_python(literal)
 
 
-def open_store() -> Store:
-    """The store the configuration asks for: ``CRLM_KG_SPARQL_URL`` set means remote."""
-    url = os.environ.get("CRLM_KG_SPARQL_URL")
-    if url:
-        return RemoteStore(url, graph=os.environ.get("CRLM_KG_GRAPH"))
+def open_store(settings: Settings | None = None) -> Store:
+    """The store the settings ask for: ``sparql_url`` set means remote (default: the process's settings)."""
+    settings = settings if settings is not None else get_settings()
+    if settings.sparql_url:
+        return RemoteStore(settings.sparql_url, graph=settings.graph)
     return EmbeddedStore.from_repository()
 
 

@@ -15,13 +15,14 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from crlm_kg import paths
+from crlm_kg.settings import Settings
 
 CASES = paths.EXAMPLES_DIR / "patients"
 
 
 @pytest.fixture(scope="module")
 def client(repo_store):
-    with TestClient(create_app(repo_store)) as c:
+    with TestClient(create_app(store=repo_store)) as c:
         yield c
 
 
@@ -82,9 +83,9 @@ def test_evidence_malformed_input(client, payload, content_type):
     assert body["errors"] and all(e["field"] and e["rule"] for e in body["errors"])
 
 
-def test_evidence_oversized_body_is_413(client, monkeypatch):
-    monkeypatch.setenv("CRLM_KG_MAX_BODY_BYTES", "1000")
-    problem(client.post("/evidence", content=b'{"id": "x", "pad": "' + b"a" * 5000 + b'"}', headers={"content-type": "application/json"}), 413)
+def test_evidence_oversized_body_is_413(repo_store):
+    with TestClient(create_app(Settings(max_body_bytes=2000, query_workers=1), repo_store)) as c:
+        problem(c.post("/evidence", content=b'{"id": "x", "pad": "' + b"a" * 5000 + b'"}', headers={"content-type": "application/json"}), 413)
 
 
 def test_evidence_batch(client):
@@ -156,13 +157,11 @@ def test_openapi_documents_the_patient_record(client):
         assert path in spec["paths"], path
 
 
-def test_cors_is_configurable(repo_store, monkeypatch):
-    monkeypatch.setenv("CRLM_KG_CORS_ORIGINS", "https://example.org")
-    with TestClient(create_app(repo_store)) as c:
+def test_cors_is_configurable(repo_store):
+    with TestClient(create_app(Settings(cors_origins="https://example.org", query_workers=1), repo_store)) as c:
         r = c.get("/health", headers={"origin": "https://example.org"})
         assert r.headers.get("access-control-allow-origin") == "https://example.org"
-    monkeypatch.delenv("CRLM_KG_CORS_ORIGINS")
-    r = TestClient(create_app(repo_store)).get("/health", headers={"origin": "https://example.org"})
+    r = TestClient(create_app(Settings(), repo_store)).get("/health", headers={"origin": "https://example.org"})
     assert "access-control-allow-origin" not in r.headers
 
 

@@ -33,6 +33,7 @@ from api.evidence import EvidenceResponse
 from crlm_kg import patients
 from crlm_kg.evidence import EvidenceLookup
 from crlm_kg.graphs import graph_fingerprint
+from crlm_kg.settings import Settings
 from crlm_kg.store import EmbeddedStore
 
 FUZZ_EXAMPLES = int(os.environ.get("CRLM_KG_FUZZ_EXAMPLES", "40"))
@@ -65,7 +66,7 @@ class _Delegate:
     (``schemathesis.pytest.from_fixture`` would be the natural way, but it reads
     ``request.node._nodeid``, which pytest 9 no longer has.)"""
 
-    target = create_app(EmbeddedStore([]))
+    target = create_app(store=EmbeddedStore([]))
 
     async def __call__(self, scope, receive, send):
         await self.target(scope, receive, send)
@@ -76,11 +77,7 @@ DELEGATE = _Delegate()
 
 @pytest.fixture(scope="module")
 def app(repo_store):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CRLM_KG_QUERY_TIMEOUT", "2")
-        mp.setenv("CRLM_KG_QUERY_WORKERS", "2")
-        mp.delenv("CRLM_KG_SPARQL_URL", raising=False)
-        application = create_app(repo_store)
+    application = create_app(Settings(query_timeout=2, query_workers=2, sparql_url=None), repo_store)
     DELEGATE.target = application
     yield application
     application.state.sparql.close()

@@ -101,7 +101,7 @@ def test_api_over_virtuoso(remote, repo_store):
 
     from api.app import create_app
 
-    client = TestClient(create_app(remote))
+    client = TestClient(create_app(store=remote))
     health = client.get("/health")
     assert health.status_code == 200, health.text
     assert health.json()["store"] == "remote" and health.json()["triples"] == repo_store.triple_count()
@@ -123,7 +123,7 @@ def test_sparql_endpoint_proxies_to_virtuoso_with_the_repository_graphs(remote, 
 
     from api.app import create_app
 
-    with TestClient(create_app(remote)) as client:
+    with TestClient(create_app(store=remote)) as client:
         r = client.get("/sparql", params={"query": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"},
                        headers={"accept": "application/sparql-results+json"})
         assert r.status_code == 200, r.text

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from crlm_kg.settings import Settings
+
 from tests.conftest import ROOT, _free_port
 
 BROKEN_FILE = Path("data/studies/atom.ttl")
@@ -72,11 +74,24 @@ def test_check_evidence_shapes_names_the_first_offending_file(home, monkeypatch)
     assert _locate("crlmd:NoWhere", files) == (None, None)
 
 
-def test_validation_is_on_by_default_and_can_be_turned_off(monkeypatch):
+def test_validation_is_on_by_default_and_can_be_turned_off():
     from crlm_kg.cli import build_parser
 
-    monkeypatch.delenv("CRLM_KG_VALIDATE_ON_START", raising=False)
-    assert build_parser().parse_args(["serve"]).validate is True
-    assert build_parser().parse_args(["serve", "--no-validate"]).validate is False
-    monkeypatch.setenv("CRLM_KG_VALIDATE_ON_START", "0")
-    assert build_parser().parse_args(["serve"]).validate is False
+    assert build_parser(Settings()).parse_args(["serve"]).validate is True
+    assert build_parser(Settings()).parse_args(["serve", "--no-validate"]).validate is False
+    assert build_parser(Settings(validate_on_start=False)).parse_args(["serve"]).validate is False
+
+
+def test_serve_defaults_come_from_the_settings():
+    from crlm_kg.cli import build_parser
+
+    args = build_parser(Settings(host="0.0.0.0", port=8123)).parse_args(["serve"])
+    assert (args.host, args.port) == ("0.0.0.0", 8123)
+    assert build_parser(Settings()).parse_args(["serve", "--port", "9000"]).port == 9000
+
+
+def test_invalid_configuration_is_named_without_a_traceback(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CRLM_KG_PORT="eighty")
+    result = subprocess.run([sys.executable, "-m", "crlm_kg.cli", "stats"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "CRLM_KG_PORT" in result.stderr and "Traceback" not in result.stderr

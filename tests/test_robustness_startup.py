@@ -95,3 +95,48 @@ def test_invalid_configuration_is_named_without_a_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "crlm_kg.cli", "stats"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "CRLM_KG_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_the_first_requests_to_a_fresh_server_may_arrive_together(tmp_path):
+    """Regression (issue 11): when the first two or more POST /evidence of a fresh server arrived
+    together, rdflib's SPARQL parser (pyparsing, not thread-safe) ran on several threads at once,
+    corrupted its parse actions, and every later /evidence answered 500 until restart. The
+    lifespan now prepares every query before the server listens; here the first eight requests
+    (nothing is sent before them, not even /health) arrive at once."""
+    import json
+    import threading
+
+    import httpx
+
+    from crlm_kg import paths
+    from tests.conftest import uvicorn_server
+
+    record = (paths.EXAMPLES_DIR / "patients" / "case-resectable-ras-wild-type.json").read_bytes()
+    clients = 8
+    barrier = threading.Barrier(clients)
+    answers: list = [None] * clients
+
+    def first_request(i: int) -> None:
+        barrier.wait(10)
+        try:
+            answers[i] = httpx.post(base + "/evidence", content=record, headers={"content-type": "application/json"}, timeout=120)
+        except httpx.HTTPError as exc:
+            answers[i] = exc
+
+    log_file = tmp_path / "server.log"
+    with uvicorn_server(log_file, CRLM_KG_QUERY_WORKERS="1") as base:
+        threads = [threading.Thread(target=first_request, args=(i,)) for i in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        later = httpx.post(base + "/evidence", content=record, headers={"content-type": "application/json"}, timeout=120)
+    log = log_file.read_text(errors="replace")
+    statuses = [getattr(a, "status_code", repr(a)) for a in answers]
+    assert statuses == [200] * clients, (statuses, log[-3000:])
+    bodies = {json.dumps(a.json(), sort_keys=True) for a in answers}
+    assert len(bodies) == 1, "concurrent first requests gave different answers"
+    assert later.status_code == 200, (later.text[:500], log[-3000:])
+    assert json.dumps(later.json(), sort_keys=True) in bodies
+    assert "Traceback" not in log, log[-3000:]

@@ -7,8 +7,8 @@ from functools import lru_cache
 from typing import Any, Optional
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict
 
 from crlm_kg import paths
 from crlm_kg.queries import QueryLibrary, QueryParameterError, plain

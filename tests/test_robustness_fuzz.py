@@ -78,16 +78,16 @@ DELEGATE = _Delegate()
 @pytest.fixture(scope="module")
 def app(repo_store):
     application = create_app(Settings(query_timeout=2, query_workers=2, sparql_url=None), repo_store)
-    DELEGATE.target = application
-    yield application
-    application.state.sparql.close()
+    with TestClient(application):  # runs the lifespan: evidence lookup built, query workers started
+        DELEGATE.target = application
+        yield application
 
 
 def _worker_view(app) -> list[str]:
     """Per-graph counts as the query workers see them (asked four times: each worker answers)."""
-    with TestClient(app) as client:
-        query = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY ?g"
-        answers = {client.get("/sparql", params={"query": query}, headers={"accept": "text/csv"}).text for _ in range(4)}
+    client = TestClient(app)  # the app fixture runs the lifespan
+    query = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY ?g"
+    answers = {client.get("/sparql", params={"query": query}, headers={"accept": "text/csv"}).text for _ in range(4)}
     return sorted(answers)
 
 

@@ -1,59 +1,115 @@
-"""The FastAPI application: one store, loaded at start-up, shared by every route."""
+"""The FastAPI application: one store, one evidence lookup and one SPARQL service, all made
+ready by the lifespan before the server accepts a connection, and shared by every route.
+
+``create_app(settings, store)`` only assembles: routers, error handlers, middleware. The
+``lifespan`` does the work that can fail or take time (opening the store, preparing every
+query validation uses, reading the graph's structure for the evidence lookup, starting the
+SPARQL workers), so the first requests find everything built and never race to build it.
+"""
 
 from __future__ import annotations
 
-import os
+from contextlib import asynccontextmanager
+from functools import cached_property
+from typing import Any, AsyncIterator
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
 
 import crlm_kg
-from crlm_kg.settings import get_settings
+from crlm_kg import patients
+from crlm_kg.evidence import EvidenceLookup
+from crlm_kg.settings import Settings, get_settings
 from crlm_kg.store import Store, open_store
 
-from . import privacy, problems
+from . import browse, evidence, health, privacy, problems
+from . import patients as patients_api
+from .patient_schema import install_patient_schema
+from .sparql import SparqlService
 
 
-def create_app(store: Store | None = None) -> FastAPI:
-    """Build the service around ``store`` (default: the configured store, embedded unless
-    ``CRLM_KG_SPARQL_URL`` names a remote endpoint). Loading happens here, before the
-    server accepts connections, so a broken data file stops start-up."""
-    store = store if store is not None else open_store(get_settings())
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    """The service with ``settings`` (default: the process's, from the environment) on ``store``
+    (default: the one the settings name, opened by the lifespan)."""
+    settings = settings if settings is not None else get_settings()
     app = FastAPI(
         title="crlm-kg",
         version=crlm_kg.__version__,
         description="Evidence for colorectal liver metastases: SPARQL endpoint, patient-specific evidence lookup, named queries and ontology browsing.",
+        lifespan=lifespan,
     )
-    app.state.store = store
+    app.state.settings = settings
+    app.state.store = store  # None: the lifespan opens it
+    app.state.lookup = None  # built by the lifespan
+    # the SPARQL routes exist from the start (they are in the OpenAPI document); the store
+    # they answer from may be opened only by the lifespan, hence the stand-in
+    app.state.sparql = SparqlService(settings, store if store is not None else _StoreOfApp(app))
+
     problems.install(app)
     problems.document_validation_errors(app)
-    origins = [o for o in os.environ.get("CRLM_KG_CORS_ORIGINS", "").split(",") if o]
-    if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["*"])
+    install_patient_schema(app)
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"], allow_headers=["*"])
+    privacy.install(settings)
 
-    privacy.install()
-
-    @app.get("/health", tags=["service"], summary="Liveness and the size of the loaded graph")
-    def health(fingerprint: bool = Query(False, description="add the graph's canonical SHA-256 (about 0.2 s; embedded store only)")) -> dict:
-        body = {"status": "ok", "store": store.name, "triples": store.triple_count(), "version": crlm_kg.__version__}
-        if fingerprint:
-            body["fingerprint"] = store.fingerprint() if store.capabilities.in_process else None
-        return body
-
-    for module_name in ("sparql", "patients", "evidence", "browse"):
-        module = _optional(module_name)
-        if module is not None:
-            module.register(app)
+    app.include_router(health.router)
+    app.include_router(app.state.sparql.router)
+    app.include_router(patients_api.router)
+    app.include_router(evidence.router)
+    app.include_router(browse.router)
     return app
 
 
-def _optional(name: str):
-    """Route modules register themselves; a module not yet written is simply absent."""
-    import importlib
-
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Everything a request needs, built before the server accepts connections; closed at shutdown."""
+    settings: Settings = app.state.settings
+    opened_here = app.state.store is None
+    if opened_here:
+        app.state.store = await run_in_threadpool(open_store, settings)
     try:
-        return importlib.import_module(f"api.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"api.{name}":
-            return None
-        raise
+        # rdflib's SPARQL parser (pyparsing) is not thread-safe: every query validation uses is
+        # parsed here, on one thread, rather than by the first requests at once
+        await run_in_threadpool(patients.warm_up)
+        app.state.lookup = await run_in_threadpool(build_lookup, app.state.store)
+        await run_in_threadpool(app.state.sparql.start)
+        yield
+    finally:
+        await run_in_threadpool(app.state.sparql.close)
+        if opened_here:
+            store, app.state.store = app.state.store, None
+            close = getattr(store, "close", None)
+            if close is not None:
+                await run_in_threadpool(close)
+
+
+def build_lookup(store: Store) -> EvidenceLookup:
+    """An evidence lookup whose every cached structure is already read from ``store``: no request
+    builds one lazily (or races another request to), and a store that cannot answer stops start-up."""
+    lookup = EvidenceLookup(store)
+    for cls in type(lookup).__mro__:
+        for name, attribute in vars(cls).items():
+            if isinstance(attribute, cached_property):
+                getattr(lookup, name)
+    return lookup
+
+
+class _StoreOfApp:
+    """Stands for the store the app's lifespan opens, for the SPARQL service built before it."""
+
+    def __init__(self, app: FastAPI):
+        self._app = app
+
+    def _target(self) -> Store:
+        store = self._app.state.store
+        if store is None:
+            raise RuntimeError("the store is opened by the app's lifespan, which has not run")
+        return store
+
+    @property
+    def name(self) -> str:
+        return self._target().name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._target(), attribute)

@@ -6,14 +6,15 @@ import re
 from functools import lru_cache
 from typing import Any, Optional
 
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict
 
 from crlm_kg import paths
 from crlm_kg.queries import QueryLibrary, QueryParameterError, plain
-from crlm_kg.store import IRI, QueryError
+from crlm_kg.store import IRI, Store
 
+from .deps import StoreDep
 from .problems import Problem
 
 ONTOLOGY_FORMATS = {"ttl": "text/turtle", "owl": "application/rdf+xml", "rdf": "application/rdf+xml", "jsonld": "application/ld+json", "html": "text/html"}
@@ -119,114 +120,120 @@ def _library() -> QueryLibrary:
     return QueryLibrary.load()
 
 
-def register(app: FastAPI) -> None:
-    store = app.state.store
+router = APIRouter()
 
-    @app.get("/queries", tags=["queries"], summary="The named queries with their parameters", response_model=list[QueryInfo])
-    def list_queries() -> list[dict[str, Any]]:
-        return [q.describe() for q in _library().all()]
 
-    @app.get(
-        "/queries/{name}",
-        tags=["queries"],
-        summary="Run a named query",
-        description="Query-string parameters are the query's parameters (see GET /queries); they are typed and bound as values.",
-        response_model=QueryResult,
-        responses={400: {"description": "a missing, unknown or badly typed parameter"}, 404: {"description": "no such query"}},
-    )
-    def run_query(name: str, request: Request) -> dict[str, Any]:
-        library = _library()
-        if name not in library.queries:
-            raise Problem(404, "No such named query", f"{name!r} is not a named query; GET /queries lists them",
-                          [{"field": "name", "rule": "known-query", "message": f"unknown query {name!r}"}])
-        params: dict[str, Any] = {}
-        for key, value in request.query_params.multi_items():
-            if key in params:
-                raise Problem(400, "Repeated parameter", f"parameter {key} was given twice",
-                              [{"field": key, "rule": "single-value", "message": f"give {key} once"}])
-            params[key] = value
-        try:
-            columns, rows = library.run(store, name, params)
-        except QueryParameterError as exc:
-            raise Problem(400, "Invalid query parameter", str(exc),
-                          [{"field": exc.parameter or "parameters", "rule": "parameter", "message": str(exc)}]) from None
-        except QueryError as exc:
-            raise Problem(502, "The store could not answer", str(exc)) from None
-        return {"query": name, "columns": columns, "rows": [{k: plain(v) for k, v in r.items()} for r in rows]}
+@router.get("/queries", tags=["queries"], summary="The named queries with their parameters", response_model=list[QueryInfo])
+def list_queries() -> list[dict[str, Any]]:
+    return [q.describe() for q in _library().all()]
 
-    @app.get("/studies", tags=["browse"], summary="Every curated study", response_model=list[StudySummary])
-    def studies() -> list[dict[str, Any]]:
-        seen: dict[str, dict[str, Any]] = {}
-        for row in store.select(STUDIES):
-            sid = _short(row["study"])
-            seen.setdefault(sid, {"id": sid, "label": row.get("label"), "design": row.get("design"), "setting": row.get("setting")})
-        return list(seen.values())
 
-    @app.get(
-        "/studies/{study_id}",
-        tags=["browse"],
-        summary="One study with its arms, criteria, outcomes and sources",
-        responses={404: {"description": "no such study"}},
-    )
-    def study(study_id: str) -> dict[str, Any]:
-        if not _SLUG.match(study_id):
-            raise Problem(404, "No such study", "study ids are letters, digits and _ (GET /studies lists them)",
-                          [{"field": "study_id", "rule": "pattern", "message": "must match ^[A-Za-z][A-Za-z0-9_]*$"}])
-        iri = IRI(paths.CRLMD + study_id)
-        if not store.ask(f"ASK {{ <{iri.value}> a/rdfs:subClassOf* crlm:Study }}"):
-            raise Problem(404, "No such study", f"{study_id} is not a curated study; GET /studies lists them",
-                          [{"field": "study_id", "rule": "known-study", "message": f"unknown study {study_id}"}])
-        facts = [(r["p"], r["o"]) for r in store.select(STUDY_FACTS, {"study": iri})]
-        result = {"id": study_id, **_node_json(facts)}
-        parts: dict[str, dict[str, list]] = {}
-        for row in store.select(STUDY_PARTS, {"study": iri}):
-            parts.setdefault(row["kind"], {}).setdefault(_short(row["x"]), []).append((row["p"], row["o"]))
-        for kind in ("publications", "arms", "criteria", "outcomes"):
-            result[kind] = [{"id": node, **_node_json(pairs)} for node, pairs in sorted(parts.get(kind, {}).items())]
-        return result
+@router.get(
+    "/queries/{name}",
+    tags=["queries"],
+    summary="Run a named query",
+    description="Query-string parameters are the query's parameters (see GET /queries); they are typed and bound as values.",
+    response_model=QueryResult,
+    responses={400: {"description": "a missing, unknown or badly typed parameter"}, 404: {"description": "no such query"},
+               503: {"description": "the store could not answer"}},
+)
+def run_query(name: str, request: Request, store: StoreDep) -> dict[str, Any]:
+    library = _library()
+    if name not in library.queries:
+        raise Problem(404, "No such named query", f"{name!r} is not a named query; GET /queries lists them",
+                      [{"field": "name", "rule": "known-query", "message": f"unknown query {name!r}"}])
+    params: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key in params:
+            raise Problem(400, "Repeated parameter", f"parameter {key} was given twice",
+                          [{"field": key, "rule": "single-value", "message": f"give {key} once"}])
+        params[key] = value
+    try:
+        columns, rows = library.run(store, name, params)
+    except QueryParameterError as exc:
+        raise Problem(400, "Invalid query parameter", str(exc),
+                      [{"field": exc.parameter or "parameters", "rule": "parameter", "message": str(exc)}]) from None
+    return {"query": name, "columns": columns, "rows": [{k: plain(v) for k, v in r.items()} for r in rows]}
 
-    def _terms(root: str) -> list[dict[str, Any]]:
-        rows = store.select(TERMS, {"root": IRI(paths.CRLM + root)})
-        seen: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            tid = _short(row["term"])
-            seen.setdefault(tid, {"id": tid, "label": row.get("label"), "parent": _short(row["parent"]) if "parent" in row else None,
-                                  "definition": row.get("definition")})
-        return list(seen.values())
 
-    @app.get("/treatments", tags=["browse"], summary="The treatment taxonomy", response_model=list[TermInfo])
-    def treatments() -> list[dict[str, Any]]:
-        return _terms("Treatment")
+@router.get("/studies", tags=["browse"], summary="Every curated study", response_model=list[StudySummary])
+def studies(store: StoreDep) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for row in store.select(STUDIES):
+        sid = _short(row["study"])
+        seen.setdefault(sid, {"id": sid, "label": row.get("label"), "design": row.get("design"), "setting": row.get("setting")})
+    return list(seen.values())
 
-    @app.get("/endpoints", tags=["browse"], summary="The endpoint taxonomy", response_model=list[TermInfo])
-    def endpoints() -> list[dict[str, Any]]:
-        return _terms("Endpoint")
 
-    @app.get(
-        "/ontology",
-        tags=["ontology"],
-        summary="The ontology: Turtle, RDF/XML, JSON-LD or HTML documentation by content negotiation",
-        responses={200: {"content": {"text/turtle": {}, "application/rdf+xml": {}, "application/ld+json": {}, "text/html": {}}},
-                   400: {"description": "an unknown format"},
-                   406: {"description": "none of the offered formats is acceptable"}},
-        openapi_extra={"parameters": [{"name": "format", "in": "query", "required": False,
-                                       "description": "overrides Accept: ttl, owl, rdf, jsonld or html",
-                                       "schema": {"type": "string", "enum": list(ONTOLOGY_FORMATS)}}]},
-    )
-    def ontology(request: Request) -> Response:
-        # read by hand, so that the OpenAPI document declares the one enum parameter of openapi_extra
-        format = request.query_params.get("format")
-        offered = ONTOLOGY_FORMATS
-        if format is not None:
-            if format not in offered:
-                raise Problem(400, "Unknown format", f"format must be one of {', '.join(offered)}",
-                              [{"field": "format", "rule": "in", "message": f"one of {', '.join(offered)}"}])
-            media = offered[format]
-        else:
-            media = _negotiate(request.headers.get("accept", "text/turtle"), ["text/turtle", "application/rdf+xml", "application/ld+json", "text/html"])
-            if media is None:
-                raise Problem(406, "Not acceptable", "the ontology is served as text/turtle, application/rdf+xml, application/ld+json or text/html")
-        return _ontology_response(media)
+@router.get(
+    "/studies/{study_id}",
+    tags=["browse"],
+    summary="One study with its arms, criteria, outcomes and sources",
+    responses={404: {"description": "no such study"}},
+)
+def study(study_id: str, store: StoreDep) -> dict[str, Any]:
+    if not _SLUG.match(study_id):
+        raise Problem(404, "No such study", "study ids are letters, digits and _ (GET /studies lists them)",
+                      [{"field": "study_id", "rule": "pattern", "message": "must match ^[A-Za-z][A-Za-z0-9_]*$"}])
+    iri = IRI(paths.CRLMD + study_id)
+    if not store.ask(f"ASK {{ <{iri.value}> a/rdfs:subClassOf* crlm:Study }}"):
+        raise Problem(404, "No such study", f"{study_id} is not a curated study; GET /studies lists them",
+                      [{"field": "study_id", "rule": "known-study", "message": f"unknown study {study_id}"}])
+    facts = [(r["p"], r["o"]) for r in store.select(STUDY_FACTS, {"study": iri})]
+    result = {"id": study_id, **_node_json(facts)}
+    parts: dict[str, dict[str, list]] = {}
+    for row in store.select(STUDY_PARTS, {"study": iri}):
+        parts.setdefault(row["kind"], {}).setdefault(_short(row["x"]), []).append((row["p"], row["o"]))
+    for kind in ("publications", "arms", "criteria", "outcomes"):
+        result[kind] = [{"id": node, **_node_json(pairs)} for node, pairs in sorted(parts.get(kind, {}).items())]
+    return result
+
+
+def _terms(store: Store, root: str) -> list[dict[str, Any]]:
+    rows = store.select(TERMS, {"root": IRI(paths.CRLM + root)})
+    seen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        tid = _short(row["term"])
+        seen.setdefault(tid, {"id": tid, "label": row.get("label"), "parent": _short(row["parent"]) if "parent" in row else None,
+                              "definition": row.get("definition")})
+    return list(seen.values())
+
+
+@router.get("/treatments", tags=["browse"], summary="The treatment taxonomy", response_model=list[TermInfo])
+def treatments(store: StoreDep) -> list[dict[str, Any]]:
+    return _terms(store, "Treatment")
+
+
+@router.get("/endpoints", tags=["browse"], summary="The endpoint taxonomy", response_model=list[TermInfo])
+def endpoints(store: StoreDep) -> list[dict[str, Any]]:
+    return _terms(store, "Endpoint")
+
+
+@router.get(
+    "/ontology",
+    tags=["ontology"],
+    summary="The ontology: Turtle, RDF/XML, JSON-LD or HTML documentation by content negotiation",
+    responses={200: {"content": {"text/turtle": {}, "application/rdf+xml": {}, "application/ld+json": {}, "text/html": {}}},
+               400: {"description": "an unknown format"},
+               406: {"description": "none of the offered formats is acceptable"}},
+    openapi_extra={"parameters": [{"name": "format", "in": "query", "required": False,
+                                   "description": "overrides Accept: ttl, owl, rdf, jsonld or html",
+                                   "schema": {"type": "string", "enum": list(ONTOLOGY_FORMATS)}}]},
+)
+def ontology(request: Request) -> Response:
+    # read by hand, so that the OpenAPI document declares the one enum parameter of openapi_extra
+    format = request.query_params.get("format")
+    offered = ONTOLOGY_FORMATS
+    if format is not None:
+        if format not in offered:
+            raise Problem(400, "Unknown format", f"format must be one of {', '.join(offered)}",
+                          [{"field": "format", "rule": "in", "message": f"one of {', '.join(offered)}"}])
+        media = offered[format]
+    else:
+        media = _negotiate(request.headers.get("accept", "text/turtle"), ["text/turtle", "application/rdf+xml", "application/ld+json", "text/html"])
+        if media is None:
+            raise Problem(406, "Not acceptable", "the ontology is served as text/turtle, application/rdf+xml, application/ld+json or text/html")
+    return _ontology_response(media)
 
 
 @lru_cache(maxsize=8)

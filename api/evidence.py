@@ -6,18 +6,18 @@ The record is validated first; an invalid record gets the validation report
 
 from __future__ import annotations
 
-import os
 from typing import Any, Optional
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from crlm_kg import patients
-from crlm_kg.evidence import EvidenceLookup
+from crlm_kg.settings import Settings
 
 from . import privacy
-from .problems import Problem, read_body
+from .deps import BatchBody, Body, LookupDep, SettingsDep
+from .problems import PROBLEM_JSON, Problem
 
 PATIENT_MEDIA_TYPES = ["application/json", "application/ld+json", "text/turtle"]
 
@@ -118,63 +118,56 @@ def patient_request_body(description: str) -> dict[str, Any]:
     }
 
 
-def lookup_for(app: FastAPI) -> EvidenceLookup:
-    lookup = getattr(app.state, "evidence_lookup", None)
-    if lookup is None:
-        lookup = app.state.evidence_lookup = EvidenceLookup(app.state.store)
-    return lookup
-
-
 def validation_problem(report: patients.ValidationReport) -> Problem:
     errors = [{"field": v.field, "rule": v.rule, "message": v.message, "record": v.record} for v in report.violations]
     return Problem(422, "Invalid patient record", f"{len(errors)} violation(s) of the patient contract; nothing was evaluated",
                    errors, report=report.to_json())
 
 
-async def valid_records(request: Request, route: str, limit: int | None = None) -> list:
+async def valid_records(request: Request, route: str, body: bytes, settings: Settings) -> list:
     """The request's patient records, or a 422 with the validation report: nothing invalid is evaluated."""
-    data = await read_body(request, limit=limit)
-    privacy.record_received(route, data)
+    privacy.record_received(route, body, settings)
     # validation and evaluation are CPU-bound: off the event loop, so other clients keep being served
-    report, records = await run_in_threadpool(patients.parse_and_validate, data, None, request.headers.get("content-type"))
+    report, records = await run_in_threadpool(patients.parse_and_validate, body, None, request.headers.get("content-type"))
     if not report.conforms:
         raise validation_problem(report)
     return records
 
 
-def register(app: FastAPI) -> None:
-    from .patient_schema import install_patient_schema
+router = APIRouter(tags=["evidence"])
 
-    install_patient_schema(app)
+_REFUSALS = {
+    413: {"description": "body too large", "content": {PROBLEM_JSON: {}}},
+    415: {"description": "unsupported media type", "content": {PROBLEM_JSON: {}}},
+    503: {"description": "the knowledge graph could not answer: nothing was evaluated", "content": {PROBLEM_JSON: {}}},
+}
 
-    @app.post(
-        "/evidence",
-        tags=["evidence"],
-        summary="Evidence that applies to one patient",
-        description="Validates the patient record, then returns derived scores, every trial with machine-evaluable eligibility "
-        "(criterion by criterion), their outcome figures, and the applicable recommendations and evidence statements.",
-        response_model=EvidenceResponse,
-        responses={422: {"description": "invalid patient record: the validation report, nothing evaluated"},
-                   413: {"description": "body too large"}, 415: {"description": "unsupported media type"}},
-        openapi_extra=patient_request_body("one patient record (JSON, JSON-LD or Turtle)"),
-    )
-    async def evidence(request: Request) -> dict[str, Any]:
-        records = await valid_records(request, "/evidence")
-        if len(records) != 1:
-            raise Problem(422, "One patient record expected", f"got {len(records)} records; POST /evidence/batch evaluates several",
-                          [{"field": "(document)", "rule": "single-record", "message": "send exactly one patient record"}])
-        return await run_in_threadpool(lookup_for(app).evaluate, records[0])
 
-    @app.post(
-        "/evidence/batch",
-        tags=["evidence"],
-        summary="Evidence for a list of patients",
-        description="Validates every record first (one validation run); evaluates them only if all are valid.",
-        response_model=list[EvidenceResponse],
-        responses={422: {"description": "at least one invalid record: the validation report"}},
-        openapi_extra=patient_request_body("a JSON list of patient records (or JSON-LD / Turtle with several patients)"),
-    )
-    async def evidence_batch(request: Request) -> list[dict[str, Any]]:
-        records = await valid_records(request, "/evidence/batch", limit=int(os.environ.get("CRLM_KG_MAX_BATCH_BYTES", str(16 * 1024 * 1024))))
-        lookup = lookup_for(app)
-        return await run_in_threadpool(lambda: [lookup.evaluate(r) for r in records])
+@router.post(
+    "/evidence",
+    summary="Evidence that applies to one patient",
+    description="Validates the patient record, then returns derived scores, every trial with machine-evaluable eligibility "
+    "(criterion by criterion), their outcome figures, and the applicable recommendations and evidence statements.",
+    response_model=EvidenceResponse,
+    responses={422: {"description": "invalid patient record: the validation report, nothing evaluated"}, **_REFUSALS},
+    openapi_extra=patient_request_body("one patient record (JSON, JSON-LD or Turtle)"),
+)
+async def evidence(request: Request, body: Body, settings: SettingsDep, lookup: LookupDep) -> dict[str, Any]:
+    records = await valid_records(request, "/evidence", body, settings)
+    if len(records) != 1:
+        raise Problem(422, "One patient record expected", f"got {len(records)} records; POST /evidence/batch evaluates several",
+                      [{"field": "(document)", "rule": "single-record", "message": "send exactly one patient record"}])
+    return await run_in_threadpool(lookup.evaluate, records[0])
+
+
+@router.post(
+    "/evidence/batch",
+    summary="Evidence for a list of patients",
+    description="Validates every record first (one validation run); evaluates them only if all are valid.",
+    response_model=list[EvidenceResponse],
+    responses={422: {"description": "at least one invalid record: the validation report"}, **_REFUSALS},
+    openapi_extra=patient_request_body("a JSON list of patient records (or JSON-LD / Turtle with several patients)"),
+)
+async def evidence_batch(request: Request, body: BatchBody, settings: SettingsDep, lookup: LookupDep) -> list[dict[str, Any]]:
+    records = await valid_records(request, "/evidence/batch", body, settings)
+    return await run_in_threadpool(lambda: [lookup.evaluate(r) for r in records])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
@@ -12,9 +12,8 @@ from pydantic import BaseModel, Field
 from crlm_kg import patients
 
 from . import privacy
-from .problems import PROBLEM_JSON, problem_response, read_body
-
-MAX_BODY_BYTES = 20 * 1024 * 1024
+from .deps import Body, SettingsDep
+from .problems import PROBLEM_JSON, problem_response
 
 
 class ViolationModel(BaseModel):
@@ -78,24 +77,23 @@ def invalid_response(report: patients.ValidationReport) -> JSONResponse:
     )
 
 
-def register(app: FastAPI) -> None:
-    @app.post(
-        "/patients/validate",
-        tags=["patients"],
-        summary="Validate patient records (JSON, JSON-LD or Turtle; one or a list)",
-        response_model=ValidationReportModel,
-        responses={
-            422: {"model": InvalidPatientProblem, "description": "the records break the contract", "content": {PROBLEM_JSON: {}}},
-            413: {"description": "the body is larger than 20 MB"},
-        },
-        openapi_extra={"requestBody": _REQUEST_BODY},
-    )
-    async def validate_patients(request: Request):
-        # refused early: by Content-Length, or as soon as the stream passes the limit (never buffered whole)
-        body = await read_body(request, limit=MAX_BODY_BYTES)
-        privacy.record_received("/patients/validate", body)
-        # SHACL validation is CPU-bound: keep it off the event loop
-        report = await run_in_threadpool(patients.validate_document, body, None, request.headers.get("content-type"))
-        if not report.conforms:
-            return invalid_response(report)
-        return report.to_json()
+router = APIRouter(tags=["patients"])
+
+
+@router.post(
+    "/patients/validate",
+    summary="Validate patient records (JSON, JSON-LD or Turtle; one or a list)",
+    response_model=ValidationReportModel,
+    responses={
+        422: {"model": InvalidPatientProblem, "description": "the records break the contract", "content": {PROBLEM_JSON: {}}},
+        413: {"description": "the body is larger than CRLM_KG_MAX_BODY_BYTES", "content": {PROBLEM_JSON: {}}},
+    },
+    openapi_extra={"requestBody": _REQUEST_BODY},
+)
+async def validate_patients(request: Request, body: Body, settings: SettingsDep):
+    privacy.record_received("/patients/validate", body, settings)
+    # SHACL validation is CPU-bound: keep it off the event loop
+    report = await run_in_threadpool(patients.validate_document, body, None, request.headers.get("content-type"))
+    if not report.conforms:
+        return invalid_response(report)
+    return report.to_json()

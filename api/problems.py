@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crlm_kg.store import QueryError
+
 log = logging.getLogger("crlm_kg.api")
 PROBLEM_JSON = "application/problem+json"
 
@@ -63,11 +65,19 @@ def install(app: FastAPI) -> None:
             response.headers[name] = value
         return response
 
+    @app.exception_handler(QueryError)
+    async def _store_failed(request: Request, exc: QueryError):
+        # a store that cannot answer must never look like an answer (an empty rule set, "not classified")
+        log.error("the store failed on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        response = problem_response(503, "The store could not answer", "the knowledge graph is unavailable; nothing was evaluated, retry shortly")
+        response.headers["Retry-After"] = "5"
+        return response
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        from .privacy import PATIENT_PATHS, log_patients
+        from .privacy import PATIENT_PATHS
 
-        if request.url.path in PATIENT_PATHS and not log_patients():
+        if request.url.path in PATIENT_PATHS and not request.app.state.settings.log_patients:
             # the exception's message may quote the patient's values: keep the frames, withhold the text
             import traceback
 
@@ -120,14 +130,9 @@ def document_validation_errors(app: FastAPI) -> None:
     app.openapi = openapi
 
 
-DEFAULT_MAX_BODY = 1024 * 1024
-
-
-async def read_body(request: Request, limit: int | None = None) -> bytes:
-    """The request body, refused early (413) past the limit (``CRLM_KG_MAX_BODY_BYTES``, default 1 MiB)."""
-    import os
-
-    limit = limit if limit is not None else int(os.environ.get("CRLM_KG_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY)))
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it is known to pass ``limit``: by its
+    Content-Length, or while streaming (never buffered whole)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise Problem(413, "Request body too large", f"the body is {declared} bytes; the limit is {limit} bytes")

@@ -1113,3 +1113,48 @@ _OPENAPI_RESPONSES = {
     "422": {"description": "result over CRLM_KG_MAX_RESULTS rows or triples (refused, not truncated)", "content": {"application/problem+json": {}}},
     "503": {"description": "query over CRLM_KG_QUERY_TIMEOUT seconds, or every worker busy", "content": {"application/problem+json": {}}},
 }
+
+
+# --------------------------------------------------------------------------- the service, as the app uses it
+
+
+class SparqlService:
+    """The ``/sparql`` endpoint behind the interface ``api.app`` uses: ``router`` (to include),
+    ``start()``/``close()`` (from the app's lifespan) and ``status()`` (for ``/health``).
+
+    A thin adapter over ``register`` and ``_Engine`` above: the project's settings are mapped
+    onto this module's ``Settings``, and the routes ``register`` adds to a private app are
+    handed over as an ``APIRouter``."""
+
+    def __init__(self, settings: Any, store: Any):
+        from fastapi import APIRouter, FastAPI
+
+        self.settings = Settings(
+            timeout=settings.query_timeout,
+            max_results=settings.max_results,
+            max_body_bytes=settings.max_body_bytes,
+            workers=settings.query_workers,
+            worker_memory_mb=settings.worker_memory_mb,
+        )
+        host = FastAPI()  # never served: it only collects the routes register() adds
+        host.state.store = store
+        register(host, self.settings)
+        self.engine: _Engine = host.state.sparql
+        self.router = APIRouter()
+        self.router.routes.extend(r for r in host.router.routes if getattr(r, "path", "").startswith((ENDPOINT_PATH, YASGUI_PATH)))
+
+    def start(self) -> None:
+        """Start the query workers (each loads the graph); call before the server takes requests."""
+        if self.engine.embedded:
+            self.engine.pool()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def status(self) -> dict:
+        pool = self.engine._pool
+        if not self.engine.embedded:
+            return {"engine": "remote", "workers": 0, "idle": 0}
+        if pool is None:
+            return {"engine": "embedded", "workers": 0, "idle": 0}
+        return {"engine": "embedded", "workers": pool.size, "idle": pool._idle.qsize()}

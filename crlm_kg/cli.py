@@ -1,20 +1,20 @@
 """The ``crlm-kg`` command line.
 
 Every subcommand prints a clear message and exits non-zero on bad input; no
-traceback reaches the user (``CRLM_KG_DEBUG=1`` shows one for developers).
+traceback reaches the user (``CRLM_KG_DEBUG=1``, ``Settings.debug``, shows one for
+developers). Defaults come from the settings (``crlm_kg.settings``), read once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
 
-def _validate_on_start_default() -> bool:
-    return os.environ.get("CRLM_KG_VALIDATE_ON_START", "1").strip().lower() not in ("0", "false", "no", "off")
+from .settings import Settings, get_settings
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -31,11 +31,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         from api.app import create_app
 
-        store = open_store(get_settings())  # a Turtle syntax error raises DataFileError (file, line)
+        settings: Settings = args.settings
+        store = open_store(settings)  # a Turtle syntax error raises DataFileError (file, line)
         if args.validate and store.capabilities.in_process:
             print("crlm-kg serve: checking the evidence against validation/evidence-shapes.ttl (--no-validate skips this)", file=sys.stderr)
             check_evidence_shapes()
-        app = create_app(store)
+        app = create_app(settings, store)
     except ShapesViolation as exc:
         print(f"crlm-kg serve: refusing to start, evidence violates its shapes: {exc}", file=sys.stderr)
         for problem in exc.problems[:20]:
@@ -132,7 +133,7 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     if not report.conforms:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return 1
-    lookup = evidence.EvidenceLookup(open_store(get_settings()))
+    lookup = evidence.EvidenceLookup(open_store(args.settings))
     results = [lookup.evaluate(record) for record in records]
     print(json.dumps(results[0] if len(results) == 1 else results, indent=2, ensure_ascii=False))
     return 0
@@ -150,7 +151,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
         return 0
     try:
         params = queries.parse_cli_params(args.param or [])
-        columns, rows = library.run(open_store(get_settings()), args.name, params)
+        columns, rows = library.run(open_store(args.settings), args.name, params)
     except queries.QueryParameterError as exc:
         print(f"crlm-kg query: {exc}", file=sys.stderr)
         return 1
@@ -158,15 +159,18 @@ def _cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
+    """The command line, its defaults taken from ``settings`` (default: the process's)."""
+    settings = settings if settings is not None else get_settings()
     parser = argparse.ArgumentParser(prog="crlm-kg", description="Knowledge graph of the clinical evidence for colorectal liver metastases.")
+    parser.set_defaults(settings=settings)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the API and SPARQL endpoint on the embedded store")
-    p.add_argument("--host", default=os.environ.get("CRLM_KG_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("CRLM_KG_PORT", "8000")))
+    p.add_argument("--host", default=settings.host, help="default: CRLM_KG_HOST (%(default)s)")
+    p.add_argument("--port", type=int, default=settings.port, help="default: CRLM_KG_PORT (%(default)s)")
     p.add_argument("--log-level", default="info")
-    p.add_argument("--validate", dest="validate", action="store_true", default=_validate_on_start_default(),
+    p.add_argument("--validate", dest="validate", action="store_true", default=settings.validate_on_start,
                    help="check the evidence against its SHACL shapes before serving (default; CRLM_KG_VALIDATE_ON_START=0 turns it off)")
     p.add_argument("--no-validate", dest="validate", action="store_false", help="skip the start-up shapes check (about 3-5 s)")
     p.set_defaults(func=_cmd_serve)
@@ -199,13 +203,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # e.g. CRLM_KG_PORT=abc: name the variable, no traceback
+        problems = "; ".join(f"CRLM_KG_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"crlm-kg: invalid configuration: {problems}", file=sys.stderr)
+        return 2
+    args = build_parser(settings).parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        if os.environ.get("CRLM_KG_DEBUG"):
+        if settings.debug:
             raise
         print(f"crlm-kg {args.command}: error: {exc}", file=sys.stderr)
         return 2

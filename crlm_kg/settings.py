@@ -87,7 +87,7 @@ class VirtuosoSettings(BaseSettings):
 
     bin: str = Field("virtuoso-t", description="the Virtuoso server binary")
     isql: str = Field("isql-vt", description="Virtuoso's isql client")
-    ini: Path | None = Field(None, description="a virtuoso.ini to start from (default: the one shipped in `tools/`)")
+    ini: Path | None = Field(None, description="the virtuoso.ini the test servers start from (default: `/etc/virtuoso-opensource-7/virtuoso.ini`)")
 
 
 @lru_cache(maxsize=1)

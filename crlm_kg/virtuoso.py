@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import configparser
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -45,6 +44,7 @@ import pyoxigraph as ox
 from . import paths
 from .graphs import all_quads
 from .store import RemoteStore, VirtuosoDialect
+from .settings import VirtuosoSettings
 
 DEFAULT_INI = Path("/etc/virtuoso-opensource-7/virtuoso.ini")
 PACKAGED_DB_DIR = "/var/lib/virtuoso-opensource-7/db"
@@ -59,15 +59,15 @@ class VirtuosoError(RuntimeError):
 
 
 def _binary() -> str | None:
-    return shutil.which(os.environ.get("VIRTUOSO_BIN", "virtuoso-t"))
+    return shutil.which(VirtuosoSettings().bin)
 
 
 def _isql() -> str | None:
-    return shutil.which(os.environ.get("VIRTUOSO_ISQL", "isql-vt")) or shutil.which("isql")
+    return shutil.which(VirtuosoSettings().isql) or shutil.which("isql")
 
 
 def _template() -> Path:
-    return Path(os.environ.get("VIRTUOSO_INI", DEFAULT_INI))
+    return VirtuosoSettings().ini or DEFAULT_INI
 
 
 def virtuoso_available() -> tuple[bool, str]:

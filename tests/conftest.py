@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
-import httpx
 import pytest
 
 from crlm_kg.store import EmbeddedStore
@@ -29,35 +30,47 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server():
-    port = _free_port()
-    env = dict(os.environ, CRLM_KG_QUERY_TIMEOUT="2", CRLM_KG_QUERY_WORKERS="2", PYTHONPATH=str(ROOT))
-    env.pop("CRLM_KG_SPARQL_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("uvicorn exited: " + proc.stdout.read().decode(errors="replace")[-2000:])
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start in 60 s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
+def _wait_for_port(port: int, proc: subprocess.Popen, log_file: Path, timeout: float = 120) -> None:
+    """Until the server accepts TCP connections (no HTTP request is sent: the first requests are the test's)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("uvicorn exited: " + log_file.read_text(errors="replace")[-2000:])
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn did not start in {timeout:g} s: " + log_file.read_text(errors="replace")[-2000:])
+        time.sleep(0.1)
 
 
+@contextlib.contextmanager
+def uvicorn_server(log_file: Path, **env_overrides: str) -> Iterator[str]:
+    """A fresh ``uvicorn --factory api.app:create_app`` process (its settings from the environment,
+    as in production), its output written to ``log_file``; yields the base URL once it listens."""
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **env_overrides)
+    env.pop("CRLM_KG_SPARQL_URL", None)
+    with open(log_file, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for_port(port, proc, log_file)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    with uvicorn_server(tmp_path_factory.mktemp("live-server") / "server.log", CRLM_KG_QUERY_TIMEOUT="2", CRLM_KG_QUERY_WORKERS="2") as base:
+        yield base

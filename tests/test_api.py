@@ -15,13 +15,15 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from crlm_kg import paths
+from crlm_kg.settings import Settings
+from crlm_kg.store import QueryError
 
 CASES = paths.EXAMPLES_DIR / "patients"
 
 
 @pytest.fixture(scope="module")
 def client(repo_store):
-    with TestClient(create_app(repo_store)) as c:
+    with TestClient(create_app(store=repo_store)) as c:
         yield c
 
 
@@ -83,9 +85,9 @@ def test_evidence_malformed_input(client, payload, content_type):
     assert body["errors"] and all(e["field"] and e["rule"] for e in body["errors"])
 
 
-def test_evidence_oversized_body_is_413(client, monkeypatch):
-    monkeypatch.setenv("CRLM_KG_MAX_BODY_BYTES", "1000")
-    problem(client.post("/evidence", content=b'{"id": "x", "pad": "' + b"a" * 5000 + b'"}', headers={"content-type": "application/json"}), 413)
+def test_evidence_oversized_body_is_413(repo_store):
+    with TestClient(create_app(Settings(max_body_bytes=2000, query_workers=1), repo_store)) as c:
+        problem(c.post("/evidence", content=b'{"id": "x", "pad": "' + b"a" * 5000 + b'"}', headers={"content-type": "application/json"}), 413)
 
 
 def test_evidence_batch(client):
@@ -157,13 +159,11 @@ def test_openapi_documents_the_patient_record(client):
         assert path in spec["paths"], path
 
 
-def test_cors_is_configurable(repo_store, monkeypatch):
-    monkeypatch.setenv("CRLM_KG_CORS_ORIGINS", "https://example.org")
-    with TestClient(create_app(repo_store)) as c:
+def test_cors_is_configurable(repo_store):
+    with TestClient(create_app(Settings(cors_origins="https://example.org", query_workers=1), repo_store)) as c:
         r = c.get("/health", headers={"origin": "https://example.org"})
         assert r.headers.get("access-control-allow-origin") == "https://example.org"
-    monkeypatch.delenv("CRLM_KG_CORS_ORIGINS")
-    r = TestClient(create_app(repo_store)).get("/health", headers={"origin": "https://example.org"})
+    r = TestClient(create_app(Settings(), repo_store)).get("/health", headers={"origin": "https://example.org"})
     assert "access-control-allow-origin" not in r.headers
 
 
@@ -176,3 +176,84 @@ def test_evidence_through_a_real_uvicorn(live_server):
         assert {t["id"]: t["status"] for t in r.json()["trials"]}["BECOME"] == "eligible"
         assert http.get("/studies/LIGRO").json()["registryId"] == "NCT02215577"
         assert http.post("/evidence", content=b"nope", headers={"content-type": "application/json"}).status_code == 422
+
+
+# --------------------------------------------------------------------------- settings, limits and store failures
+
+
+class _FailingStore:
+    """The repository store until ``failing`` is set; then every query fails as an unreachable store does."""
+
+    def __init__(self, store):
+        self._store = store
+        self.failing = False
+
+    def select(self, query, bindings=None):
+        if self.failing:
+            raise QueryError("remote store unreachable: connection refused")
+        return self._store.select(query, bindings)
+
+    def ask(self, query):
+        if self.failing:
+            raise QueryError("remote store unreachable: connection refused")
+        return self._store.ask(query)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def test_a_store_failure_during_evidence_is_a_503_problem_not_an_answer(repo_store):
+    store = _FailingStore(repo_store)
+    record = (CASES / "case-resectable-ras-wild-type.json").read_bytes()
+    with TestClient(create_app(Settings(query_workers=1), store)) as c:
+        assert c.post("/evidence", content=record, headers={"content-type": "application/json"}).status_code == 200
+        store.failing = True
+        body = problem(c.post("/evidence", content=record, headers={"content-type": "application/json"}), 503)
+        assert "trials" not in body and "derived" not in body
+        assert problem(c.post("/evidence/batch", content=b"[" + record + b"]", headers={"content-type": "application/json"}), 503)
+        assert problem(c.get("/queries/rcts-by-setting", params={"setting": "Resectable"}), 503)
+
+
+def test_body_limits_come_from_the_settings_for_every_route(repo_store):
+    """max_body_bytes for /evidence and /patients/validate (which once ignored it), max_batch_bytes for /evidence/batch."""
+    record = json.loads((CASES / "case-resectable-ras-wild-type.json").read_text())
+    padded = [dict(record, id=f"p{i}") for i in range(40)]
+    batch = json.dumps(padded).encode()
+    limit = 2048
+    single = json.dumps(record).encode().ljust(limit - 10)  # trailing whitespace: still one JSON record
+    assert len(batch) > 2 * limit
+    with TestClient(create_app(Settings(max_body_bytes=limit, max_batch_bytes=len(batch), query_workers=1), repo_store)) as c:
+        for path in ("/evidence", "/patients/validate"):
+            assert c.post(path, content=single, headers={"content-type": "application/json"}).status_code == 200, path
+            assert problem(c.post(path, content=batch, headers={"content-type": "application/json"}), 413)["detail"].endswith(f"{limit} bytes")
+        assert c.post("/evidence/batch", content=batch, headers={"content-type": "application/json"}).status_code == 200
+        problem(c.post("/evidence/batch", content=batch + b" " * 10, headers={"content-type": "application/json"}), 413)
+
+
+def test_dependencies_can_be_overridden(client, repo_store):
+    """Routes take the store through Depends: a test can substitute it without building another app."""
+    from api.deps import get_store
+
+    class Tiny:
+        name = "tiny"
+
+        def triple_count(self):
+            return 3
+
+    client.app.dependency_overrides[get_store] = Tiny
+    try:
+        assert client.get("/health").json()["store"] == "tiny"
+    finally:
+        client.app.dependency_overrides.clear()
+    assert client.get("/health").json()["triples"] == repo_store.triple_count()
+
+
+def test_the_lifespan_builds_everything_before_the_first_request(repo_store):
+    app = create_app(Settings(query_workers=1), repo_store)
+    assert app.state.lookup is None  # create_app only assembles
+    with TestClient(app) as c:
+        lookup = app.state.lookup
+        assert lookup is not None and {"criteria", "statements", "sidedness_rules"} <= set(vars(lookup))
+        assert app.state.sparql.status()["workers"] == 1
+        assert c.get("/health").json()["sparql"]["workers"] == 1
+    assert app.state.sparql.status()["workers"] == 0  # closed at shutdown

@@ -77,7 +77,7 @@ def client():
     from api.app import create_app
     from crlm_kg.store import EmbeddedStore
 
-    return TestClient(create_app(EmbeddedStore([])))
+    return TestClient(create_app(store=EmbeddedStore([])))
 
 
 def test_api_valid_json(client):

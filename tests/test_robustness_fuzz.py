@@ -32,6 +32,7 @@ from api.app import create_app
 from api.evidence import EvidenceResponse
 from crlm_kg import patients
 from crlm_kg.evidence import EvidenceLookup
+from crlm_kg.settings import Settings
 from crlm_kg.store import EmbeddedStore
 
 FUZZ_EXAMPLES = int(os.environ.get("CRLM_KG_FUZZ_EXAMPLES", "40"))
@@ -64,7 +65,7 @@ class _Delegate:
     (``schemathesis.pytest.from_fixture`` would be the natural way, but it reads
     ``request.node._nodeid``, which pytest 9 no longer has.)"""
 
-    target = create_app(EmbeddedStore([]))
+    target = create_app(store=EmbeddedStore([]))
 
     async def __call__(self, scope, receive, send):
         await self.target(scope, receive, send)
@@ -75,21 +76,17 @@ DELEGATE = _Delegate()
 
 @pytest.fixture(scope="module")
 def app(repo_store):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CRLM_KG_QUERY_TIMEOUT", "2")
-        mp.setenv("CRLM_KG_QUERY_WORKERS", "2")
-        mp.delenv("CRLM_KG_SPARQL_URL", raising=False)
-        application = create_app(repo_store)
-    DELEGATE.target = application
-    yield application
-    application.state.sparql.close()
+    application = create_app(Settings(query_timeout=2, query_workers=2, sparql_url=None), repo_store)
+    with TestClient(application):  # runs the lifespan: evidence lookup built, query workers started
+        DELEGATE.target = application
+        yield application
 
 
 def _worker_view(app) -> list[str]:
     """Per-graph counts as the query workers see them (asked four times: each worker answers)."""
-    with TestClient(app) as client:
-        query = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY ?g"
-        answers = {client.get("/sparql", params={"query": query}, headers={"accept": "text/csv"}).text for _ in range(4)}
+    client = TestClient(app)  # the app fixture runs the lifespan
+    query = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY ?g"
+    answers = {client.get("/sparql", params={"query": query}, headers={"accept": "text/csv"}).text for _ in range(4)}
     return sorted(answers)
 
 

@@ -21,11 +21,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api import patients as patients_api
 from api import sparql
 from api.app import create_app
+from api.deps import get_settings
 from crlm_kg import patients
 from crlm_kg.queries import QueryLibrary
+from crlm_kg.settings import Settings
 
 TIMEOUT = 2.0
 RECORD = {"id": "p-hostile", "age": 64, "ecog": 1, "liverMetastases": {"count": 3, "largestDiameterMm": 42, "resectability": "resectable"},
@@ -39,11 +40,7 @@ HOSTILE = [
 
 @pytest.fixture(scope="module")
 def client(repo_store):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CRLM_KG_QUERY_TIMEOUT", str(TIMEOUT))
-        mp.setenv("CRLM_KG_QUERY_WORKERS", "2")
-        mp.delenv("CRLM_KG_SPARQL_URL", raising=False)
-        app = create_app(repo_store)
+    app = create_app(Settings(query_timeout=TIMEOUT, query_workers=2, sparql_url=None), repo_store)
     with TestClient(app) as c:
         yield c
 
@@ -174,7 +171,7 @@ PATH_EXPLOSION = "SELECT (COUNT(*) AS ?n) WHERE { ?x (<http://example.org/none>|
 
 
 def test_runaway_queries_are_cut_while_other_clients_are_served(client):
-    engine = client.app.state.sparql
+    engine = client.app.state.sparql.engine
     respawns = engine.pool().respawns
 
     def timed(fn):
@@ -213,10 +210,10 @@ def test_runaway_queries_are_cut_while_other_clients_are_served(client):
 def test_deeply_nested_queries_are_refused_without_killing_a_worker(client, query):
     """Regression: thousands of nested groups overflowed the parser's stack in the worker,
     which died (503 "out of memory") and had to be respawned: a cheap way to keep every worker down."""
-    respawns = client.app.state.sparql.pool().respawns
+    respawns = client.app.state.sparql.engine.pool().respawns
     body = problem(client.post("/sparql", data={"query": query}), 400)
     assert body["errors"][0]["rule"] == "max-nesting"
-    assert client.app.state.sparql.pool().respawns == respawns
+    assert client.app.state.sparql.engine.pool().respawns == respawns
 
 
 def test_nesting_within_the_limit_still_runs(client):
@@ -233,11 +230,11 @@ def test_nesting_within_the_limit_still_runs(client):
 def test_long_flat_chains_within_the_limit_are_answered_without_killing_a_worker(client, chain):
     """Regression: thousands of chained && / ! / UNION overflowed the parser's stack and killed the worker
     (503 and a respawn). Workers now parse on a 256 MiB stack."""
-    respawns = client.app.state.sparql.pool().respawns
+    respawns = client.app.state.sparql.engine.pool().respawns
     response = client.post("/sparql", content=chain.encode(), headers={"content-type": "application/sparql-query"})
     assert response.status_code == 200, response.text[:300]
     assert "boolean" in response.json()
-    assert client.app.state.sparql.pool().respawns == respawns
+    assert client.app.state.sparql.engine.pool().respawns == respawns
 
 
 def test_chains_past_the_operator_limit_are_refused_before_the_engine(client):
@@ -301,11 +298,16 @@ def test_oversized_bodies_are_refused_before_they_are_read(live_server, path, co
     assert elapsed < 5
 
 
+@pytest.fixture(scope="module")
+def small_limits_client(repo_store):
+    """Every route's body limit at 4 KiB (2 MiB are sent)."""
+    with TestClient(create_app(Settings(max_body_bytes=4096, max_batch_bytes=4096, query_workers=1, sparql_url=None), repo_store)) as c:
+        yield c
+
+
 @pytest.mark.parametrize("path,content_type", POST_ROUTES)
-def test_streamed_bodies_are_cut_at_the_limit(client, monkeypatch, path, content_type):
-    monkeypatch.setenv("CRLM_KG_MAX_BODY_BYTES", "4096")
-    monkeypatch.setenv("CRLM_KG_MAX_BATCH_BYTES", "4096")
-    monkeypatch.setattr(patients_api, "MAX_BODY_BYTES", 4096)  # /sparql keeps its start-up limit (1 MiB): 2 MiB are sent
+def test_streamed_bodies_are_cut_at_the_limit(small_limits_client, path, content_type):
+    client = small_limits_client
 
     def chunks():  # no Content-Length: the limit is enforced while reading
         for _ in range(2048):
@@ -423,10 +425,13 @@ def test_patient_records_are_not_logged(client, monkeypatch):
         assert value not in text, (value, text[:2000])
 
 
-def test_patient_logging_is_opt_in(client, monkeypatch, caplog):
-    monkeypatch.setenv("CRLM_KG_LOG_PATIENTS", "1")
-    with caplog.at_level(logging.INFO, logger="crlm_kg.api.patients"):
-        assert client.post("/evidence", json=SECRET).status_code == 200
+def test_patient_logging_is_opt_in(client, caplog):
+    client.app.dependency_overrides[get_settings] = lambda: Settings(log_patients=True)
+    try:
+        with caplog.at_level(logging.INFO, logger="crlm_kg.api.patients"):
+            assert client.post("/evidence", json=SECRET).status_code == 200
+    finally:
+        client.app.dependency_overrides.clear()
     assert "p-zq7x9-secret" in caplog.text
 
 

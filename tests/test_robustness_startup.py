@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from crlm_kg.settings import Settings
+
 from tests.conftest import ROOT, _free_port
 
 BROKEN_FILE = Path("data/studies/atom.ttl")
@@ -72,11 +74,69 @@ def test_check_evidence_shapes_names_the_first_offending_file(home, monkeypatch)
     assert _locate("crlmd:NoWhere", files) == (None, None)
 
 
-def test_validation_is_on_by_default_and_can_be_turned_off(monkeypatch):
+def test_validation_is_on_by_default_and_can_be_turned_off():
     from crlm_kg.cli import build_parser
 
-    monkeypatch.delenv("CRLM_KG_VALIDATE_ON_START", raising=False)
-    assert build_parser().parse_args(["serve"]).validate is True
-    assert build_parser().parse_args(["serve", "--no-validate"]).validate is False
-    monkeypatch.setenv("CRLM_KG_VALIDATE_ON_START", "0")
-    assert build_parser().parse_args(["serve"]).validate is False
+    assert build_parser(Settings()).parse_args(["serve"]).validate is True
+    assert build_parser(Settings()).parse_args(["serve", "--no-validate"]).validate is False
+    assert build_parser(Settings(validate_on_start=False)).parse_args(["serve"]).validate is False
+
+
+def test_serve_defaults_come_from_the_settings():
+    from crlm_kg.cli import build_parser
+
+    args = build_parser(Settings(host="0.0.0.0", port=8123)).parse_args(["serve"])
+    assert (args.host, args.port) == ("0.0.0.0", 8123)
+    assert build_parser(Settings()).parse_args(["serve", "--port", "9000"]).port == 9000
+
+
+def test_invalid_configuration_is_named_without_a_traceback(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CRLM_KG_PORT="eighty")
+    result = subprocess.run([sys.executable, "-m", "crlm_kg.cli", "stats"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "CRLM_KG_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_the_first_requests_to_a_fresh_server_may_arrive_together(tmp_path):
+    """Regression (issue 11): when the first two or more POST /evidence of a fresh server arrived
+    together, rdflib's SPARQL parser (pyparsing, not thread-safe) ran on several threads at once,
+    corrupted its parse actions, and every later /evidence answered 500 until restart. The
+    lifespan now prepares every query before the server listens; here the first eight requests
+    (nothing is sent before them, not even /health) arrive at once."""
+    import json
+    import threading
+
+    import httpx
+
+    from crlm_kg import paths
+    from tests.conftest import uvicorn_server
+
+    record = (paths.EXAMPLES_DIR / "patients" / "case-resectable-ras-wild-type.json").read_bytes()
+    clients = 8
+    barrier = threading.Barrier(clients)
+    answers: list = [None] * clients
+
+    def first_request(i: int) -> None:
+        barrier.wait(10)
+        try:
+            answers[i] = httpx.post(base + "/evidence", content=record, headers={"content-type": "application/json"}, timeout=120)
+        except httpx.HTTPError as exc:
+            answers[i] = exc
+
+    log_file = tmp_path / "server.log"
+    with uvicorn_server(log_file, CRLM_KG_QUERY_WORKERS="1") as base:
+        threads = [threading.Thread(target=first_request, args=(i,)) for i in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        later = httpx.post(base + "/evidence", content=record, headers={"content-type": "application/json"}, timeout=120)
+    log = log_file.read_text(errors="replace")
+    statuses = [getattr(a, "status_code", repr(a)) for a in answers]
+    assert statuses == [200] * clients, (statuses, log[-3000:])
+    bodies = {json.dumps(a.json(), sort_keys=True) for a in answers}
+    assert len(bodies) == 1, "concurrent first requests gave different answers"
+    assert later.status_code == 200, (later.text[:500], log[-3000:])
+    assert json.dumps(later.json(), sort_keys=True) in bodies
+    assert "Traceback" not in log, log[-3000:]

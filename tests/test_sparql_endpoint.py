@@ -29,6 +29,7 @@ from fastapi.testclient import TestClient
 from api import sparql
 from api.app import create_app
 from crlm_kg import paths
+from crlm_kg.settings import Settings
 from crlm_kg.store import EmbeddedStore, RemoteStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,12 +75,7 @@ def small_store() -> EmbeddedStore:
 
 @pytest.fixture(scope="module")
 def client(small_store):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CRLM_KG_QUERY_TIMEOUT", str(TIMEOUT))
-        mp.setenv("CRLM_KG_MAX_RESULTS", str(MAX_RESULTS))
-        mp.setenv("CRLM_KG_MAX_BODY_BYTES", str(MAX_BODY))
-        mp.setenv("CRLM_KG_QUERY_WORKERS", "2")
-        app = create_app(small_store)
+    app = create_app(Settings(query_timeout=TIMEOUT, max_results=MAX_RESULTS, max_body_bytes=MAX_BODY, query_workers=2), small_store)
     with TestClient(app) as c:
         yield c
 
@@ -501,7 +497,7 @@ def test_body_limit_is_413(client):
 
 
 def test_runaway_query_is_stopped_and_others_are_served(client):
-    engine = client.app.state.sparql
+    engine = client.app.state.sparql.engine
     respawns = engine.pool().respawns
 
     def runaway():
@@ -622,7 +618,7 @@ def test_openapi_documents_the_endpoint(client):
 @pytest.fixture(scope="module")
 def repo_client():
     store = EmbeddedStore.from_repository()
-    with TestClient(create_app(store)) as c:
+    with TestClient(create_app(store=store)) as c:
         yield c, store
 
 
@@ -693,10 +689,7 @@ def test_real_uvicorn_server(live_server):
 @pytest.mark.slow
 def test_remote_store_is_proxied_with_the_same_checks(live_server, remote_recorder):
     store = RemoteStore(live_server + "/sparql")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CRLM_KG_MAX_RESULTS", "5")
-        mp.setenv("CRLM_KG_QUERY_TIMEOUT", "3")
-        app = create_app(store)
+    app = create_app(Settings(max_results=5, query_timeout=3), store)
     with TestClient(app) as client:
         rows = select(client, "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } } LIMIT 5")
         assert {G_ONTO, G_EVID} <= values(rows, "g")

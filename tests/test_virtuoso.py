@@ -101,20 +101,20 @@ def test_api_over_virtuoso(remote, repo_store):
 
     from api.app import create_app
 
-    client = TestClient(create_app(remote))
-    health = client.get("/health")
-    assert health.status_code == 200, health.text
-    assert health.json()["store"] == "remote" and health.json()["triples"] == repo_store.triple_count()
+    with TestClient(create_app(store=remote)) as client:  # the lifespan builds the evidence lookup
+        health = client.get("/health")
+        assert health.status_code == 200, health.text
+        assert health.json()["store"] == "remote" and health.json()["triples"] == repo_store.triple_count()
 
-    answer = client.get("/queries/rcts-by-setting", params={"setting": "Resectable"})
-    assert answer.status_code == 200, answer.text
-    assert any(r["study"] == paths.CRLMD + "EORTC40983" for r in answer.json()["rows"])
+        answer = client.get("/queries/rcts-by-setting", params={"setting": "Resectable"})
+        assert answer.status_code == 200, answer.text
+        assert any(r["study"] == paths.CRLMD + "EORTC40983" for r in answer.json()["rows"])
 
-    case = paths.EXAMPLES_DIR / "patients" / "case-resectable-ras-wild-type.json"
-    evidence = client.post("/evidence", content=case.read_bytes(), headers={"Content-Type": "application/json"})
-    assert evidence.status_code == 200, evidence.text
-    statuses = {t["id"]: t["status"] for t in evidence.json()["trials"]}
-    assert statuses["EORTC40983"] == "eligible" and statuses["CHARISMA"] == "ineligible"
+        case = paths.EXAMPLES_DIR / "patients" / "case-resectable-ras-wild-type.json"
+        evidence = client.post("/evidence", content=case.read_bytes(), headers={"Content-Type": "application/json"})
+        assert evidence.status_code == 200, evidence.text
+        statuses = {t["id"]: t["status"] for t in evidence.json()["trials"]}
+        assert statuses["EORTC40983"] == "eligible" and statuses["CHARISMA"] == "ineligible"
 
 
 def test_sparql_endpoint_proxies_to_virtuoso_with_the_repository_graphs(remote, repo_store):
@@ -123,7 +123,7 @@ def test_sparql_endpoint_proxies_to_virtuoso_with_the_repository_graphs(remote, 
 
     from api.app import create_app
 
-    with TestClient(create_app(remote)) as client:
+    with TestClient(create_app(store=remote)) as client:
         r = client.get("/sparql", params={"query": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"},
                        headers={"accept": "application/sparql-results+json"})
         assert r.status_code == 200, r.text

@@ -61,3 +61,22 @@ def live_server():
             proc.kill()
 
 
+
+
+# --------------------------------------------------------------------------- hooks: quality gates, server logs
+
+from tests import quality_gates, support  # noqa: E402
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(quality_gates, "crlm-kg-quality-gates")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test shows the tail of every server log of ``support.running_server`` that is still open."""
+    report = yield
+    if report.failed:
+        for name, path in support.RUNNING_LOGS.items():
+            report.sections.append((f"server log {name} ({path})", support.log_tail(path)))
+    return report

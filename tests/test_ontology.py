@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 import rdflib
@@ -45,7 +44,7 @@ def test_treatments_endpoints_and_designs_sit_where_people_look(graph):
     assert crlm.Ablation in ancestors(crlm.MicrowaveAblation)
 
 
-@pytest.mark.skipif(shutil.which("java") is None, reason="HermiT needs java; install a JDK (make test does)")
+@pytest.mark.quality_gate(needs="java")
 def test_hermit_consistent_and_classifies_defined_patients(graph):
     patients = """
     @prefix crlm: <https://w3id.org/crlm-kg/ontology#> .
@@ -63,6 +62,7 @@ def test_hermit_consistent_and_classifies_defined_patients(graph):
     assert {"RasWildTypePatient", "LowFongRiskPatient"} <= p2
 
 
+@pytest.mark.quality_gate(needs="java")
 def test_owlapi_reports_no_dl_violations(graph):
     result = ontology.owlapi_gate(graph)
     if result.skipped:

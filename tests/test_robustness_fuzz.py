@@ -10,15 +10,17 @@ adjustment is ``positive_data_acceptance``'s list of acceptable statuses (see
 ``CONFIG``). ``FUZZ_EXAMPLES`` (default 40) bounds the examples per operation
 and mode; ``CRLM_KG_FUZZ_EXAMPLES=500`` runs a longer campaign.
 
-The graph's canonical fingerprint and what the query workers see are the same
-before and after the fuzzing (the last test of this module).
+The graph is the same before and after the fuzzing (the last test of this module): the
+parent's canonical fingerprint, and the digest each SPARQL worker computes from its own
+copy, which must equal the digest of a fresh load of the repository files.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import string
+import threading
+import time
 
 import pytest
 import schemathesis
@@ -30,12 +32,14 @@ from schemathesis.config import SchemathesisConfig
 
 from api.app import create_app
 from api.evidence import EvidenceResponse
-from crlm_kg import patients
+from crlm_kg import paths, patients
 from crlm_kg.evidence import EvidenceLookup
 from crlm_kg.graphs import graph_fingerprint
 from crlm_kg.store import EmbeddedStore
+from tests.support import ENV, scaled, store_digest, worker_digest
 
-FUZZ_EXAMPLES = int(os.environ.get("CRLM_KG_FUZZ_EXAMPLES", "40"))
+FUZZ_EXAMPLES = ENV.fuzz_examples
+WORKERS = 2
 
 # ``positive_data_acceptance`` expects a schema-valid request to get 2xx. Two kinds of
 # operation have documented refusals of schema-valid input that JSON Schema cannot express,
@@ -78,7 +82,7 @@ DELEGATE = _Delegate()
 def app(repo_store):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRLM_KG_QUERY_TIMEOUT", "2")
-        mp.setenv("CRLM_KG_QUERY_WORKERS", "2")
+        mp.setenv("CRLM_KG_QUERY_WORKERS", str(WORKERS))
         mp.delenv("CRLM_KG_SPARQL_URL", raising=False)
         application = create_app(repo_store)
     DELEGATE.target = application
@@ -86,16 +90,14 @@ def app(repo_store):
     application.state.sparql.close()
 
 
-def _worker_view(app) -> list[str]:
-    """Per-graph counts as the query workers see them (asked four times: each worker answers)."""
+def _worker_view(app) -> list[tuple[str, int, str]]:
     with TestClient(app) as client:
-        query = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY ?g"
-        answers = {client.get("/sparql", params={"query": query}, headers={"accept": "text/csv"}).text for _ in range(4)}
-    return sorted(answers)
+        return worker_digest(client, WORKERS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def before(app, repo_store):
+    """The graph before the first test of the module (autouse: also when the fuzzing is deselected)."""
     return graph_fingerprint(repo_store), _worker_view(app)
 
 
@@ -294,35 +296,50 @@ def test_fingerprint_is_canonical_and_sensitive():
 def test_a_large_batch_does_not_stall_other_clients(app):
     """Regression: /evidence and /evidence/batch validated and evaluated on the event loop, so a
     batch of a few hundred records stopped every other client (even /health) until it was done."""
-    import threading
-    import time
-
     batch = [{"id": f"p{i}", "age": 40 + i % 40, "liverMetastases": {"count": 1 + i % 9}} for i in range(100)]
     with TestClient(app) as client:
         done: dict = {}
 
         def post_batch():
-            started = time.monotonic()
             done["status"] = client.post("/evidence/batch", json=batch).status_code
-            done["elapsed"] = time.monotonic() - started
+            done["finished"] = time.monotonic()
 
         thread = threading.Thread(target=post_batch)
         thread.start()
-        time.sleep(0.5)
+        time.sleep(scaled(0.5))  # the batch is being evaluated
         started = time.monotonic()
         assert client.get("/health").status_code == 200
-        health_elapsed = time.monotonic() - started
-        thread.join(120)
+        health_finished = time.monotonic()
+        health_elapsed = health_finished - started
+        thread.join(scaled(120))
     assert done["status"] == 200
-    assert done["elapsed"] > 1.5, "the batch is too small to show the stall"
-    assert health_elapsed < 1.0, f"/health waited {health_elapsed:.1f} s for the batch"
+    assert health_finished < done["finished"], "the batch finished before /health was answered: too small to show the stall"
+    assert health_elapsed < scaled(1.0), f"/health waited {health_elapsed:.1f} s for the batch"
 
 
 # --------------------------------------------------------------------------- nothing changed
 
 
+def test_the_worker_digest_sees_a_changed_triple(repo_store):
+    """The comparison below can fail: one added or one changed literal changes the digest."""
+    import pyoxigraph as ox
+
+    original = store_digest(repo_store)
+    added = ox.Store()
+    added.extend(repo_store.store.quads_for_pattern(None, None, None))
+    added.add(ox.Quad(ox.NamedNode("http://example.org/a"), ox.NamedNode("http://example.org/b"), ox.Literal("c"), ox.NamedNode(paths.GRAPH_EVIDENCE)))
+    assert store_digest(added) != original
+    changed = ox.Store()
+    changed.extend(repo_store.store.quads_for_pattern(None, None, None))
+    literal = next(q for q in changed.quads_for_pattern(None, None, None) if isinstance(q.object, ox.Literal) and q.object.datatype.value.endswith("#decimal"))
+    changed.remove(literal)
+    changed.add(ox.Quad(literal.subject, literal.predicate, ox.Literal("12345.678", datatype=literal.object.datatype), literal.graph_name))
+    assert store_digest(changed) != original and len(changed) == len(repo_store.store)
+
+
 def test_the_graph_is_unchanged_after_fuzzing(app, repo_store, before):
     fingerprint, workers = before
-    assert graph_fingerprint(repo_store) == fingerprint
-    assert _worker_view(app) == workers
-    assert fingerprint["triples"] == repo_store.triple_count() > 10000
+    assert graph_fingerprint(repo_store) == fingerprint  # the parent's copy
+    after = _worker_view(app)  # what /sparql answers from
+    assert after == workers == store_digest(EmbeddedStore.from_repository())
+    assert sum(triples for _, _, triples, _ in after) == fingerprint["triples"] == repo_store.triple_count() > 10000

@@ -77,4 +77,4 @@ def test_build_writes_rdfxml_and_docs(tmp_path):
     assert len(reparsed) == len(ontology.load_graph())
     docs = ontology.write_docs(target=tmp_path / "docs" / "index.html")
     text = docs.read_text(encoding="utf-8")
-    assert "Two-stage hepatectomy" in text or "two-stage hepatectomy" in text.lower()
+    assert "two-stage hepatectomy" in text.lower()

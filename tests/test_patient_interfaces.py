@@ -151,3 +151,5 @@ def test_any_json_gives_a_report_not_an_exception(value):
 def test_any_bytes_give_a_report_not_an_exception(data):
     report = patients.validate_document(data)
     assert isinstance(report.conforms, bool)
+    if not report.conforms:  # a refusal always says what is wrong
+        assert report.violations and all(v.field and v.message for v in report.violations)

@@ -31,6 +31,7 @@ def test_check_runs_every_gate_and_passes():
     assert proc.returncode == 0, out[-3000:]
 
 
+@pytest.mark.slow
 def test_quality_gate_fails_on_a_duplicate_label(tmp_path):
     """The QC gate reads the ontology under CRLM_KG_HOME and reports a duplicated label by name."""
     home = tmp_path / "home"

@@ -93,6 +93,7 @@ def test_coverage_per_seed_lists_studies(repo_store):
         assert by_file.get(seed, (0, 0))[1] > 0, f"no figure curated from {seed}"
 
 
+@pytest.mark.slow
 @pytest.mark.quality_gate
 def test_evidence_conforms_to_shapes():
     conforms, problems = curation.shacl_report(to_rdflib(all_quads()))

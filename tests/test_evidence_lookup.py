@@ -204,10 +204,11 @@ def test_adding_a_trial_to_the_data_makes_it_appear(repo_store):
     assert statuses(evaluate(fresh, "case-elderly-solitary.json"))["TestTrial"] == "ineligible"  # 82
 
 
+@pytest.mark.slow
 @pytest.mark.quality_gate(needs="java")
 def test_derived_classes_agree_with_hermit(lookup):
     """The classes the lookup derives are the ones HermiT infers from the ontology's defined classes."""
-    records, expected = [], {}
+    expected = {}
     turtle = []
     for path in sorted(CASES.glob("case-*.json")):
         report, recs = patients.parse_and_validate(path.read_bytes(), filename=path.name)
@@ -239,6 +240,7 @@ def test_derived_classes_agree_with_hermit(lookup):
     assert {"ElderlyPatient", "LowFongRiskPatient", "RasWildTypePatient"} <= elderly and "MultipleLiverMetastasesPatient" not in elderly
 
 
+@pytest.mark.slow
 def test_cli_evidence_and_invalid_record(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "crlm_kg.cli", "evidence", str(CASES / "case-resectable-high-fong.json")],
                         capture_output=True, text=True, timeout=120)

@@ -44,6 +44,7 @@ def test_treatments_endpoints_and_designs_sit_where_people_look(graph):
     assert crlm.Ablation in ancestors(crlm.MicrowaveAblation)
 
 
+@pytest.mark.slow
 @pytest.mark.quality_gate(needs="java")
 def test_hermit_consistent_and_classifies_defined_patients(graph):
     patients = """
@@ -62,6 +63,7 @@ def test_hermit_consistent_and_classifies_defined_patients(graph):
     assert {"RasWildTypePatient", "LowFongRiskPatient"} <= p2
 
 
+@pytest.mark.slow
 @pytest.mark.quality_gate(needs="java")
 def test_owlapi_reports_no_dl_violations(graph):
     result = ontology.owlapi_gate(graph)
@@ -71,6 +73,7 @@ def test_owlapi_reports_no_dl_violations(graph):
     assert result.summary.startswith("violations=0 unparsed=0")
 
 
+@pytest.mark.slow
 def test_build_writes_rdfxml_and_docs(tmp_path):
     owl = ontology.write_owl(target=tmp_path / "crlm.owl")
     reparsed = rdflib.Graph().parse(owl, format="xml")

@@ -57,6 +57,7 @@ def _own(gates: Path) -> list[str]:
     return ["-p", "tests.quality_gates", "--rootdir", str(gates.parent), "-c", os.devnull, str(gates)]
 
 
+@pytest.mark.slow
 def test_without_strict_skipped_gates_pass_and_are_counted(gates, tmp_path):
     missing = tmp_path / "no-seeds"
     proc = _pytest(_own(gates), tmp_path, strict=None, seeds=missing)
@@ -75,6 +76,7 @@ def test_strict_turns_every_skipped_gate_into_a_failure(gates, tmp_path):
     assert "1 passed, 1 skipped" in proc.stdout  # the ordinary skip stays a skip
 
 
+@pytest.mark.slow
 def test_strict_with_the_documents_fails_only_the_gate_that_skipped(gates, tmp_path):
     seeds = tmp_path / "seeds"
     seeds.mkdir()

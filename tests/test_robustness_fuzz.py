@@ -90,15 +90,17 @@ def app(repo_store):
     application.state.sparql.close()
 
 
-def _worker_view(app) -> list[tuple[str, int, str]]:
-    with TestClient(app) as client:
-        return worker_digest(client, WORKERS)
+@pytest.fixture(scope="module")
+def client(app):
+    """One client for the module: each TestClient context starts (and stops) the worker pool."""
+    with TestClient(app) as c:
+        yield c
 
 
-@pytest.fixture(scope="module", autouse=True)
-def before(app, repo_store):
-    """The graph before the first test of the module (autouse: also when the fuzzing is deselected)."""
-    return graph_fingerprint(repo_store), _worker_view(app)
+@pytest.fixture(scope="module")
+def before(client, repo_store):
+    """The graph before the fuzzing (which asks for it first, as the module's first test)."""
+    return graph_fingerprint(repo_store), worker_digest(client, WORKERS)
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", DELEGATE, config=SchemathesisConfig.from_dict(CONFIG))
@@ -186,6 +188,7 @@ def _check_evidence(result: dict, record: dict) -> None:
         assert statement["applicability"] and isinstance(statement["conflict"], bool)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(record=records())
 def test_accepted_records_give_well_formed_evidence_and_rejected_ones_name_fields(lookup, record):
@@ -214,6 +217,7 @@ def test_a_wrongly_typed_field_is_named_in_the_report(data):
     assert path in {v.field for v in report.violations}, (record, report.to_json())
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(record=records(), extra=st.data())
 def test_more_facts_never_reverse_a_decided_trial(lookup, record, extra):
@@ -247,41 +251,39 @@ def _flatten(record: dict) -> dict:
 # --------------------------------------------------------------------------- findings of the fuzzing (regressions)
 
 
-def test_undeclared_methods_get_405_with_the_allow_header(app):
+def test_undeclared_methods_get_405_with_the_allow_header(client):
     """Regression: the problem-report handler dropped the Allow header Starlette puts on 405s,
     and OPTIONS/TRACE /sparql were answered by the GET route alone ("Allow: GET")."""
-    with TestClient(app) as client:
-        trace = client.request("TRACE", "/health")
-        assert trace.status_code == 405 and trace.headers["allow"] == "GET"
-        assert trace.headers["content-type"].startswith("application/problem+json")
-        for method in ("OPTIONS", "TRACE", "PUT"):
-            response = client.request(method, "/sparql")
-            assert response.status_code == 405 and response.headers["allow"] == "GET, POST", method
+    trace = client.request("TRACE", "/health")
+    assert trace.status_code == 405 and trace.headers["allow"] == "GET"
+    assert trace.headers["content-type"].startswith("application/problem+json")
+    for method in ("OPTIONS", "TRACE", "PUT"):
+        response = client.request(method, "/sparql")
+        assert response.status_code == 405 and response.headers["allow"] == "GET, POST", method
 
 
-def test_the_openapi_document_says_what_the_service_answers(app):
+def test_the_openapi_document_says_what_the_service_answers(client):
     """Regressions: /ontology's format was documented as any string (an unknown one is a 400,
     which was undocumented), and request-validation 422s were documented as application/json
     though they are problem reports."""
-    with TestClient(app) as client:
-        spec = client.get("/openapi.json").json()
-        ontology = spec["paths"]["/ontology"]["get"]
-        assert [p["schema"].get("enum") for p in ontology["parameters"]] == [["ttl", "owl", "rdf", "jsonld", "html"]]
-        assert "400" in ontology["responses"]
-        health = spec["paths"]["/health"]["get"]["responses"]["422"]["content"]
-        assert list(health) == ["application/problem+json"]
-        bad = client.get("/health", params={"fingerprint": "maybe"})
-        assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
-        assert bad.json()["errors"][0]["field"] == "fingerprint"
-        assert client.get("/ontology", params={"format": "bogus"}).status_code == 400
+    spec = client.get("/openapi.json").json()
+    ontology = spec["paths"]["/ontology"]["get"]
+    assert [p["schema"].get("enum") for p in ontology["parameters"]] == [["ttl", "owl", "rdf", "jsonld", "html"]]
+    assert "400" in ontology["responses"]
+    health = spec["paths"]["/health"]["get"]["responses"]["422"]["content"]
+    assert list(health) == ["application/problem+json"]
+    bad = client.get("/health", params={"fingerprint": "maybe"})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+    assert bad.json()["errors"][0]["field"] == "fingerprint"
+    assert client.get("/ontology", params={"format": "bogus"}).status_code == 400
 
 
-def test_health_reports_the_graph_fingerprint(app, repo_store):
-    with TestClient(app) as client:
-        assert "fingerprint" not in client.get("/health").json()
-        assert client.get("/health", params={"fingerprint": "true"}).json()["fingerprint"] == graph_fingerprint(repo_store)
+def test_health_reports_the_graph_fingerprint(client, repo_store):
+    assert "fingerprint" not in client.get("/health").json()
+    assert client.get("/health", params={"fingerprint": "true"}).json()["fingerprint"] == graph_fingerprint(repo_store)
 
 
+@pytest.mark.slow
 def test_fingerprint_is_canonical_and_sensitive():
     import pyoxigraph as ox
 
@@ -293,25 +295,25 @@ def test_fingerprint_is_canonical_and_sensitive():
     assert graph_fingerprint(first) != graph_fingerprint(second)
 
 
-def test_a_large_batch_does_not_stall_other_clients(app):
+@pytest.mark.slow
+def test_a_large_batch_does_not_stall_other_clients(client):
     """Regression: /evidence and /evidence/batch validated and evaluated on the event loop, so a
     batch of a few hundred records stopped every other client (even /health) until it was done."""
     batch = [{"id": f"p{i}", "age": 40 + i % 40, "liverMetastases": {"count": 1 + i % 9}} for i in range(100)]
-    with TestClient(app) as client:
-        done: dict = {}
+    done: dict = {}
 
-        def post_batch():
-            done["status"] = client.post("/evidence/batch", json=batch).status_code
-            done["finished"] = time.monotonic()
+    def post_batch():
+        done["status"] = client.post("/evidence/batch", json=batch).status_code
+        done["finished"] = time.monotonic()
 
-        thread = threading.Thread(target=post_batch)
-        thread.start()
-        time.sleep(scaled(0.5))  # the batch is being evaluated
-        started = time.monotonic()
-        assert client.get("/health").status_code == 200
-        health_finished = time.monotonic()
-        health_elapsed = health_finished - started
-        thread.join(scaled(120))
+    thread = threading.Thread(target=post_batch)
+    thread.start()
+    time.sleep(scaled(0.5))  # the batch is being evaluated
+    started = time.monotonic()
+    assert client.get("/health").status_code == 200
+    health_finished = time.monotonic()
+    health_elapsed = health_finished - started
+    thread.join(scaled(120))
     assert done["status"] == 200
     assert health_finished < done["finished"], "the batch finished before /health was answered: too small to show the stall"
     assert health_elapsed < scaled(1.0), f"/health waited {health_elapsed:.1f} s for the batch"
@@ -320,6 +322,7 @@ def test_a_large_batch_does_not_stall_other_clients(app):
 # --------------------------------------------------------------------------- nothing changed
 
 
+@pytest.mark.slow
 def test_the_worker_digest_sees_a_changed_triple(repo_store):
     """The comparison below can fail: one added or one changed literal changes the digest."""
     import pyoxigraph as ox
@@ -337,9 +340,10 @@ def test_the_worker_digest_sees_a_changed_triple(repo_store):
     assert store_digest(changed) != original and len(changed) == len(repo_store.store)
 
 
-def test_the_graph_is_unchanged_after_fuzzing(app, repo_store, before):
+@pytest.mark.slow
+def test_the_graph_is_unchanged_after_fuzzing(client, repo_store, before):
     fingerprint, workers = before
     assert graph_fingerprint(repo_store) == fingerprint  # the parent's copy
-    after = _worker_view(app)  # what /sparql answers from
+    after = worker_digest(client, WORKERS)  # what /sparql answers from
     assert after == workers == store_digest(EmbeddedStore.from_repository())
     assert sum(triples for _, _, triples, _ in after) == fingerprint["triples"] == repo_store.triple_count() > 10000

@@ -201,6 +201,7 @@ CROSS_JOIN = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
 PATH_EXPLOSION = "SELECT (COUNT(*) AS ?n) WHERE { ?x (<http://example.org/none>|!<http://example.org/none>)* ?y . ?y (^!<http://example.org/none>)* ?z }"
 
 
+@pytest.mark.slow
 def test_runaway_queries_are_cut_while_other_clients_are_served(client):
     engine = client.app.state.sparql
     respawns = engine.pool().respawns
@@ -274,6 +275,7 @@ def test_chains_past_the_operator_limit_are_refused_before_the_engine(client):
     assert sparql.operator_count('ASK { FILTER("&& || !" != "UNION") } # UNION') == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", ["-" * 200_000, "a-" * 100_000, "<a" * 100_000, '"a' * 100_000])
 def test_the_lexical_check_is_linear(client, text):
     """Regression: the tokenizer rescanned a run without a colon from every position:

@@ -8,13 +8,8 @@ curators add data files all the time).
 from __future__ import annotations
 
 import http.server
-import json
 import csv
 import io
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor

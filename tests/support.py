@@ -9,6 +9,7 @@ deadline it waits for: a slow or loaded machine sets 3 instead of editing the te
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import subprocess
 import sys
@@ -117,19 +118,30 @@ def store_digest(store) -> Digest:
 def worker_digest(client, workers: int) -> Digest:
     """The digest as the ``/sparql`` workers compute it, from their own copies of the graph.
 
-    ``client`` is a ``TestClient`` or an ``httpx.Client`` with a base URL. The digest is taken
-    ``2 * workers`` times in a row (idle workers are taken in turn, so each one answers) and
-    every answer must be the same: a worker whose copy drifted fails here."""
+    ``client`` is a ``TestClient`` or an ``httpx.Client`` with a base URL. Each query is sent
+    ``workers`` times in a row (the pool hands out idle workers in turn, so each one answers)
+    and the answers must be the same: a worker whose copy drifted fails here."""
 
     def select(query: str) -> list[dict[str, str]]:
-        response = client.get("/sparql", params={"query": query}, headers={"accept": "application/sparql-results+json"})
-        assert response.status_code == 200, response.text[:500]
-        return [{name: term["value"] for name, term in row.items()} for row in response.json()["results"]["bindings"]]
+        answers = []
+        for _ in range(workers):
+            response = client.get("/sparql", params={"query": query}, headers={"accept": "application/sparql-results+json"})
+            assert response.status_code == 200, response.text[:500]
+            answers.append([{name: term["value"] for name, term in row.items()} for row in response.json()["results"]["bindings"]])
+        assert all(answer == answers[0] for answer in answers), f"the SPARQL workers disagree about the graph:\n{query}"
+        return answers[0]
 
-    answers = [_digest(select) for _ in range(2 * workers)]
-    assert all(answer == answers[0] for answer in answers), "the SPARQL workers disagree about the graph"
-    assert answers[0], "the workers hold no named graph"
-    return answers[0]
+    digest = _digest(select)
+    assert digest, "the workers hold no named graph"
+    return digest
+
+
+@functools.cache
+def repository_digest() -> Digest:
+    """The digest of a fresh load of the repository's files (once per test process)."""
+    from crlm_kg.store import EmbeddedStore
+
+    return store_digest(EmbeddedStore.from_repository())
 
 
 # --------------------------------------------------------------------------- uvicorn with a log file

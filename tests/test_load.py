@@ -13,8 +13,7 @@ import os
 import httpx
 import pytest
 
-from crlm_kg.store import EmbeddedStore
-from tests.support import ROOT, running_server, scaled, store_digest, worker_digest
+from tests.support import ROOT, repository_digest, running_server, scaled, worker_digest
 
 WORKERS = 2
 
@@ -38,6 +37,6 @@ def test_short_load_run_has_no_errors_and_identical_answers(capsys, tmp_path):
     assert result["errors"] == 0, result["error_samples"]
     assert result["evidence_mismatches"] == 0
     assert result["graph_unchanged"] and result["fingerprint_after"]["triples"] > 10000
-    assert after == before == store_digest(EmbeddedStore.from_repository())
+    assert after == before == repository_digest()
     assert all(kind["requests"] > 0 for kind in result["by_kind"].values())
     assert status == 0

@@ -30,8 +30,7 @@ from api.app import create_app
 from crlm_kg import patients
 from crlm_kg.graphs import graph_fingerprint
 from crlm_kg.queries import QueryLibrary
-from crlm_kg.store import EmbeddedStore
-from tests.support import ROOT, running_server, scaled, store_digest, wait_until, worker_digest
+from tests.support import ROOT, repository_digest, running_server, scaled, wait_until, worker_digest
 
 # The workers' limit, which the runaway queries reach: long enough that the other clients'
 # requests (up to 2.5 s each on a loaded 2-core machine) are clearly shorter.
@@ -392,7 +391,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 def remote():
     _Recorder.hits = []
     server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/sparql", _Recorder.hits
     server.shutdown()
 
@@ -523,5 +522,5 @@ def test_access_log_drops_query_strings(tmp_path):
 def test_graph_unchanged_after_the_hostile_tests(client, repo_store, fingerprint_before, workers_before):
     assert graph_fingerprint(repo_store) == fingerprint_before  # the parent's copy
     after = worker_digest(client, WORKERS)  # what /sparql answers from
-    assert after == workers_before == store_digest(EmbeddedStore.from_repository())
+    assert after == workers_before == repository_digest()
     assert sum(triples for _, _, triples, _ in after) == fingerprint_before["triples"] > 10000

@@ -329,7 +329,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 def remote_recorder():
     _Recorder.hits, _Recorder.bodies = [], []
     server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/sparql", _Recorder.hits
     server.shutdown()

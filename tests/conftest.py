@@ -74,3 +74,22 @@ def uvicorn_server(log_file: Path, **env_overrides: str) -> Iterator[str]:
 def live_server(tmp_path_factory):
     with uvicorn_server(tmp_path_factory.mktemp("live-server") / "server.log", CRLM_KG_QUERY_TIMEOUT="2", CRLM_KG_QUERY_WORKERS="2") as base:
         yield base
+
+
+# --------------------------------------------------------------------------- hooks: quality gates, server logs
+
+from tests import quality_gates, support  # noqa: E402
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(quality_gates, "crlm-kg-quality-gates")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test shows the tail of every server log of ``support.running_server`` that is still open."""
+    report = yield
+    if report.failed:
+        for name, path in support.RUNNING_LOGS.items():
+            report.sections.append((f"server log {name} ({path})", support.log_tail(path)))
+    return report

@@ -120,6 +120,7 @@ def test_formats(library, repo_store):
     assert "crlmd:EORTC40983" in format_table(columns, rows, "table")
 
 
+@pytest.mark.slow
 def test_cli_query_prints_csv():
     proc = subprocess.run(
         [sys.executable, "-m", "crlm_kg.cli", "query", "hazard-ratios-by-endpoint", "--param", "endpoint=OverallSurvival", "--format", "csv"],
@@ -129,6 +130,7 @@ def test_cli_query_prints_csv():
     assert D + "FIRE3" in proc.stdout and "0.77" in proc.stdout
 
 
+@pytest.mark.slow
 def test_cli_query_bad_parameter_exits_1_without_traceback():
     proc = subprocess.run(
         [sys.executable, "-m", "crlm_kg.cli", "query", "rcts-by-setting", "--param", "setting=not an iri"],

@@ -26,12 +26,14 @@ def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProce
 # --------------------------------------------------------------------------- CLI
 
 
+@pytest.mark.slow
 def test_cli_valid_record_exits_0():
     result = run_cli(str(EXAMPLES / "patients" / "borderline-ras-mutant.json"))
     assert result.returncode == 0, result.stderr
     assert b"valid: 1 patient record conforms" in result.stdout
 
 
+@pytest.mark.slow
 def test_cli_invalid_record_exits_1_with_the_violation():
     result = run_cli(str(EXAMPLES / "invalid" / "count-zero.json"))
     assert result.returncode == 1
@@ -39,6 +41,7 @@ def test_cli_invalid_record_exits_1_with_the_violation():
     assert b"Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_cli_json_format_and_turtle():
     result = run_cli("--format", "json", str(EXAMPLES / "invalid" / "turtle-invalid.ttl"))
     assert result.returncode == 1
@@ -47,6 +50,7 @@ def test_cli_json_format_and_turtle():
     assert {(v["field"], v["rule"]) for v in report["violations"]} >= {("age", "maxInclusive"), ("molecular.ras", "in")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stdin", [b"\xff\xfe\x00garbage", b"{not json", b"[" * 50000, b'{"id": "x> <y"}', b""])
 def test_cli_malformed_input_exits_1_without_traceback(stdin):
     result = run_cli("-", stdin=stdin)
@@ -55,6 +59,7 @@ def test_cli_malformed_input_exits_1_without_traceback(stdin):
     assert result.stdout.strip()
 
 
+@pytest.mark.slow
 def test_cli_missing_file():
     result = run_cli("/nonexistent/patient.json")
     assert result.returncode == 1
@@ -62,6 +67,7 @@ def test_cli_missing_file():
     assert b"Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_batch_of_examples():
     records = [json.loads(p.read_text()) for p in sorted((EXAMPLES / "patients").glob("*.json"))]
     result = run_cli("-", stdin=json.dumps(records).encode())
@@ -139,6 +145,7 @@ CONTRACT = patients.contract()
 contract_keys = st.sampled_from(["id", *CONTRACT.nests, *dict.fromkeys(spec.term for spec in CONTRACT.fields.values())])
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(json_values, st.dictionaries(contract_keys, json_values, max_size=6)))
 def test_any_json_gives_a_report_not_an_exception(value):
@@ -153,3 +160,5 @@ def test_any_json_gives_a_report_not_an_exception(value):
 def test_any_bytes_give_a_report_not_an_exception(data):
     report = patients.validate_document(data)
     assert isinstance(report.conforms, bool)
+    if not report.conforms:  # a refusal always says what is wrong
+        assert report.violations and all(v.field and v.message for v in report.violations)

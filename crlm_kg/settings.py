@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     debug: bool = Field(False, description="the CLI prints tracebacks (developers only)")
 
     # -- quality gates ------------------------------------------------------------
+    timing_factor: float = Field(1.0, ge=1.0, description="the test suite multiplies its timing limits by this on slow or loaded machines")
     strict: bool = Field(False, description="a skipped quality gate (e.g. source documents absent) fails `make test` and `crlm-kg check` instead of being reported; CI sets it")
 
     @field_validator("home", "seeds", mode="after")

@@ -103,7 +103,7 @@ class WorkerPool:
 
     def close(self) -> None:
         self._closed = True
-        os.write(self._wake_w, b"x")
+        self._wake()
         with self._lock:
             workers, waiters = list(self._workers), list(self._waiters)
             self._waiters.clear()
@@ -221,7 +221,14 @@ class WorkerPool:
             worker.killed_by_pool = True
             self.respawns += 1
         worker.kill()
-        os.write(self._wake_w, b"x")
+        self._wake()
+
+    def _wake(self) -> None:
+        """Make the supervisor look at the workers now rather than at its next tick."""
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:  # closed: the pool is shutting down
+            pass
 
     # ----------------------------------------------------------------- healing
 

@@ -15,6 +15,7 @@ from crlm_kg.queries import QueryLibrary, QueryParameterError, plain
 from crlm_kg.store import IRI, Store
 
 from .deps import StoreDep
+from .negotiation import negotiate
 from .problems import Problem
 
 ONTOLOGY_FORMATS = {"ttl": "text/turtle", "owl": "application/rdf+xml", "rdf": "application/rdf+xml", "jsonld": "application/ld+json", "html": "text/html"}
@@ -230,7 +231,7 @@ def ontology(request: Request) -> Response:
                           [{"field": "format", "rule": "in", "message": f"one of {', '.join(offered)}"}])
         media = offered[format]
     else:
-        media = _negotiate(request.headers.get("accept", "text/turtle"), ["text/turtle", "application/rdf+xml", "application/ld+json", "text/html"])
+        media = negotiate(request.headers.get("accept"), ["text/turtle", "application/rdf+xml", "application/ld+json", "text/html"])
         if media is None:
             raise Problem(406, "Not acceptable", "the ontology is served as text/turtle, application/rdf+xml, application/ld+json or text/html")
     return _ontology_response(media)
@@ -259,23 +260,3 @@ def _ontology_response(media: str) -> Response:
                 raise Problem(503, "Documentation not built", "run `crlm-kg build` to generate the ontology documentation") from None
         return FileResponse(paths.ONTOLOGY_DOCS, media_type="text/html")
     return Response(_ontology_bytes(media), media_type=media)
-
-
-def _negotiate(accept: str, offered: list[str]) -> str | None:
-    """Pick the offered media type with the highest q-value (ties: the server's order)."""
-    best, best_q = None, 0.0
-    for part in accept.split(","):
-        pieces = [p.strip() for p in part.split(";")]
-        media, q = pieces[0].lower(), 1.0
-        for param in pieces[1:]:
-            if param.startswith("q="):
-                try:
-                    q = float(param[2:])
-                except ValueError:
-                    q = 0.0
-        for candidate in offered:
-            if media in (candidate, "*/*") or (media.endswith("/*") and candidate.startswith(media[:-1])):
-                rank = (q, -offered.index(candidate))
-                if q > 0 and (best is None or rank > (best_q, -offered.index(best))):
-                    best, best_q = candidate, q
-    return best

@@ -141,7 +141,7 @@ def rdflib_evidence_app():
     sys.path.insert(0, str(ROOT))
     from api.app import create_app
 
-    return create_app(RdflibStore())
+    return create_app(store=RdflibStore())
 
 
 def _to_rdflib(term):

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     max_results: int = Field(10_000, ge=1, description="rows or triples a `/sparql` answer may have (larger: 422, add a LIMIT)")
     query_workers: int = Field(default_factory=_default_workers, ge=1, description="worker processes answering `/sparql` (default 2–4 by CPU count)")
     worker_memory_mb: int = Field(2048, ge=64, description="address-space limit of each SPARQL worker process, MiB")
+    query_queue: int = Field(64, ge=0, description="`/sparql` queries that may wait for a busy worker; the next is refused at once (503, Retry-After)")
+    query_per_client: int = Field(32, ge=1, description="`/sparql` queries one client address may have running or waiting at once (429, Retry-After)")
+    max_query_bytes: int = Field(256 << 10, ge=1024, description="length of a `/sparql` query, checked before any other check reads it (400)")
+    max_answer_bytes: int = Field(16 << 20, ge=1024, description="bytes a `/sparql` answer may have, whatever its row count (larger: 422)")
 
     # -- request limits -------------------------------------------------------------
     max_body_bytes: int = Field(1 << 20, ge=1024, description="body limit of every request but `/evidence/batch` (413)")

@@ -194,8 +194,8 @@ PATH_EXPLOSION = "SELECT (COUNT(*) AS ?n) WHERE { ?x (<http://example.org/none>|
 
 @pytest.mark.slow
 def test_runaway_queries_are_cut_while_other_clients_are_served(client):
-    engine = client.app.state.sparql.engine
-    respawns = engine.pool().respawns
+    engine = client.app.state.sparql
+    respawns = engine.status()["respawns"]
 
     def timed(fn):
         started = time.monotonic()
@@ -218,8 +218,8 @@ def test_runaway_queries_are_cut_while_other_clients_are_served(client):
         body = problem(response, 503)
         assert f"exceeded the {TIMEOUT:g} s limit" in body["title"] and "CRLM_KG_QUERY_TIMEOUT" in body["detail"]
         assert TIMEOUT <= elapsed < TIMEOUT + scaled(5)
-    assert engine.pool().respawns == respawns + 2
-    wait_until(lambda: engine.pool().size == WORKERS, 30, "the pool to replace both killed workers")
+    assert engine.status()["respawns"] == respawns + 2
+    wait_until(lambda: engine.status()["workers_alive"] == WORKERS, 30, "the pool to replace both killed workers")
     assert client.get("/sparql", params={"query": "ASK { ?s ?p ?o }"}).json()["boolean"] is True
 
 
@@ -231,10 +231,10 @@ def test_runaway_queries_are_cut_while_other_clients_are_served(client):
 def test_deeply_nested_queries_are_refused_without_killing_a_worker(client, query):
     """Regression: thousands of nested groups overflowed the parser's stack in the worker,
     which died (503 "out of memory") and had to be respawned: a cheap way to keep every worker down."""
-    respawns = client.app.state.sparql.engine.pool().respawns
+    respawns = client.app.state.sparql.status()["respawns"]
     body = problem(client.post("/sparql", data={"query": query}), 400)
     assert body["errors"][0]["rule"] == "max-nesting"
-    assert client.app.state.sparql.engine.pool().respawns == respawns
+    assert client.app.state.sparql.status()["respawns"] == respawns
 
 
 def test_nesting_within_the_limit_still_runs(client):
@@ -252,11 +252,11 @@ def test_long_flat_chains_within_the_limit_are_answered_without_killing_a_worker
     """Regression: thousands of chained && / ! / UNION overflowed the parser's stack and killed the worker
     (503 and a respawn). Workers now parse on a 256 MiB stack."""
     client = patient_client
-    respawns = client.app.state.sparql.engine.pool().respawns
+    respawns = client.app.state.sparql.status()["respawns"]
     response = client.post("/sparql", content=chain.encode(), headers={"content-type": "application/sparql-query"})
     assert response.status_code == 200, response.text[:300]
     assert "boolean" in response.json()
-    assert client.app.state.sparql.engine.pool().respawns == respawns
+    assert client.app.state.sparql.status()["respawns"] == respawns
 
 
 def test_chains_past_the_operator_limit_are_refused_before_the_engine(client):

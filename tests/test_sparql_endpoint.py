@@ -23,6 +23,9 @@ from fastapi.testclient import TestClient
 
 from api import sparql
 from api.app import create_app
+from api.negotiation import negotiate
+from api.sparql import description
+from api.sparql import page as sparql_page
 from crlm_kg import paths
 from crlm_kg.settings import Settings
 from crlm_kg.store import EmbeddedStore, RemoteStore
@@ -464,15 +467,15 @@ def test_nothing_acceptable_is_406(client, query, accept):
 
 def test_negotiate_unit():
     offers = ["a/x", "a/y", "b/z"]
-    assert sparql.negotiate(None, offers) == "a/x"
-    assert sparql.negotiate("", offers) == "a/x"
-    assert sparql.negotiate("b/z", offers) == "b/z"
-    assert sparql.negotiate("a/*;q=0.5, b/z;q=0.4", offers) == "a/x"
-    assert sparql.negotiate("a/*;q=0.5, a/y;q=0.9", offers) == "a/y"
-    assert sparql.negotiate("*/*;q=0.1, a/x;q=0", offers) == "a/y"
-    assert sparql.negotiate("c/*", offers) is None
-    assert sparql.negotiate("garbage", offers) == "a/x"
-    assert sparql.negotiate("A/Y", offers) == "a/y"
+    assert negotiate(None, offers) == "a/x"
+    assert negotiate("", offers) == "a/x"
+    assert negotiate("b/z", offers) == "b/z"
+    assert negotiate("a/*;q=0.5, b/z;q=0.4", offers) == "a/x"
+    assert negotiate("a/*;q=0.5, a/y;q=0.9", offers) == "a/y"
+    assert negotiate("*/*;q=0.1, a/x;q=0", offers) == "a/y"
+    assert negotiate("c/*", offers) is None
+    assert negotiate("garbage", offers) == "a/x"
+    assert negotiate("A/Y", offers) == "a/y"
 
 
 # --------------------------------------------------------------------------- protection
@@ -505,8 +508,8 @@ def test_body_limit_is_413(client):
 
 
 def test_runaway_query_is_stopped_and_others_are_served(client):
-    engine = client.app.state.sparql.engine
-    respawns = engine.pool().respawns
+    engine = client.app.state.sparql
+    respawns = engine.status()["respawns"]
 
     def runaway():
         started = time.monotonic()
@@ -523,26 +526,26 @@ def test_runaway_query_is_stopped_and_others_are_served(client):
     assert quick_elapsed < TIMEOUT, "another client waited for the runaway query"
     assert_problem(response, 503, f"query exceeded the {TIMEOUT:g} s limit")
     assert TIMEOUT <= elapsed < TIMEOUT + scaled(5)
-    assert engine.pool().respawns == respawns + 1
+    assert engine.status()["respawns"] == respawns + 1
     # the killed worker is replaced: the pool is back to full strength and answers
-    wait_until(lambda: engine.pool().size == 2, 20, "the pool to replace the killed worker")
+    wait_until(lambda: engine.status()["workers_alive"] == 2, 20, "the pool to replace the killed worker")
     assert select(client, "SELECT ?s WHERE { ?s a <http://example.org/Study> }")
 
 
 def test_settings_from_env(monkeypatch):
     monkeypatch.setenv("CRLM_KG_QUERY_TIMEOUT", "2.5")
     monkeypatch.setenv("CRLM_KG_MAX_RESULTS", "7")
-    monkeypatch.setenv("CRLM_KG_MAX_BODY_BYTES", "99")
-    settings = sparql.Settings.from_env()
-    assert (settings.timeout, settings.max_results, settings.max_body_bytes) == (2.5, 7, 99)
+    monkeypatch.setenv("CRLM_KG_MAX_BODY_BYTES", "2048")
+    settings = Settings()
+    assert (settings.query_timeout, settings.max_results, settings.max_body_bytes) == (2.5, 7, 2048)
     monkeypatch.delenv("CRLM_KG_QUERY_TIMEOUT")
     monkeypatch.delenv("CRLM_KG_MAX_RESULTS")
     monkeypatch.delenv("CRLM_KG_MAX_BODY_BYTES")
-    settings = sparql.Settings.from_env()
-    assert (settings.timeout, settings.max_results, settings.max_body_bytes) == (5.0, 10_000, 1 << 20)
+    settings = Settings()
+    assert (settings.query_timeout, settings.max_results, settings.max_body_bytes) == (5.0, 10_000, 1 << 20)
     monkeypatch.setenv("CRLM_KG_QUERY_TIMEOUT", "soon")
-    with pytest.raises(ValueError, match="CRLM_KG_QUERY_TIMEOUT"):
-        sparql.Settings.from_env()
+    with pytest.raises(ValueError, match="query_timeout"):
+        Settings()
 
 
 def test_inspect_query_unit():
@@ -563,7 +566,7 @@ def test_service_description_is_turtle_by_default(client):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/turtle")
     graph = rdflib.Graph().parse(data=response.text, format="turtle")
-    SD = rdflib.Namespace(sparql.SD)
+    SD = rdflib.Namespace(description.SD)
     service = rdflib.URIRef("http://testserver/sparql")
     assert (service, rdflib.RDF.type, SD.Service) in graph
     assert (service, SD.endpoint, service) in graph
@@ -580,7 +583,7 @@ def test_service_description_in_other_rdf_formats(client, accept, fmt):
     response = client.get("/sparql", headers={"accept": accept})
     assert response.status_code == 200
     graph = rdflib.Graph().parse(data=response.content, format=fmt)
-    assert (None, rdflib.RDF.type, rdflib.URIRef(sparql.SD + "Service")) in graph
+    assert (None, rdflib.RDF.type, rdflib.URIRef(description.SD + "Service")) in graph
 
 
 def test_browser_gets_the_query_editor(client):
@@ -590,7 +593,7 @@ def test_browser_gets_the_query_editor(client):
     assert "connect-src 'self'" in response.headers["content-security-policy"]
     page = response.text
     assert "cdn" not in page.lower() and "https://" not in page.split("</header>")[-1].split("PREFIX")[0]
-    if (sparql.yasgui_dir() / "yasgui.min.js").is_file():
+    if (sparql_page.yasgui_dir() / "yasgui.min.js").is_file():
         assert "/static/yasgui/yasgui.min.js" in page and "new Yasgui(" in page
         assert '"endpoint": "http://testserver/sparql"' in page
         asset = client.get("/static/yasgui/yasgui.min.js")
@@ -601,9 +604,9 @@ def test_browser_gets_the_query_editor(client):
 
 
 def test_plain_form_when_yasgui_is_missing(monkeypatch, tmp_path):
-    monkeypatch.setattr(sparql, "yasgui_dir", lambda: tmp_path / "missing")
-    page = sparql.browser_page("http://testserver/sparql", sparql.Settings())
-    assert '<form method="post" action="http://testserver/sparql">' in page and "<textarea" in page
+    monkeypatch.setattr(sparql_page, "yasgui_dir", lambda: tmp_path / "missing")
+    html = sparql_page.browser_page("http://testserver/sparql", Settings())
+    assert '<form method="post" action="http://testserver/sparql">' in html and "<textarea" in html
 
 
 def test_service_description_406(client):
@@ -656,7 +659,7 @@ def test_repository_ontology_classes_and_restriction_to_evidence(repo_client):
 def test_repository_service_description_lists_both_graphs(repo_client):
     client, store = repo_client
     graph = rdflib.Graph().parse(data=client.get("/sparql").text, format="turtle")
-    names = {str(o) for o in graph.objects(None, rdflib.URIRef(sparql.SD + "name"))}
+    names = {str(o) for o in graph.objects(None, rdflib.URIRef(description.SD + "name"))}
     assert {G_ONTO, G_EVID} <= names
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api import protocol_tests as pt
+from tests import w3c_protocol_harness as pt
 
 TESTS = pt.load_manifest()
 

@@ -32,7 +32,7 @@ from typing import Any
 import pyoxigraph as ox
 
 HERE = Path(__file__).resolve().parent
-W3C_DIR = HERE.parent / "tests" / "w3c"
+W3C_DIR = HERE / "w3c"
 MANIFEST = W3C_DIR / "protocol-manifest.ttl"
 MANIFEST_BASE = "http://www.w3.org/2009/sparql/docs/tests/data-sparql11/protocol/manifest.ttl"
 
@@ -170,23 +170,35 @@ def harness_store(tests: list[ProtocolTest]):
 
 
 def harness_app(store):
-    """The service as ``create_app`` builds it, reduced to what the protocol
-    tests exercise (problem reports + the SPARQL routes), so the gate measures
-    the endpoint even while another route module is broken."""
+    """The service reduced to what the protocol tests exercise (problem reports + the SPARQL
+    routes), so the gate measures the endpoint even while another route module is broken."""
+    from contextlib import asynccontextmanager
+
     from fastapi import FastAPI
 
-    from . import problems, sparql
+    from api import problems
+    from api.sparql import SparqlService
+    from crlm_kg.settings import Settings
 
-    app = FastAPI(title="crlm-kg protocol harness")
+    service = SparqlService(Settings(), store)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        service.start()
+        yield
+        service.close()
+
+    app = FastAPI(title="crlm-kg protocol harness", lifespan=lifespan)
     app.state.store = store
+    app.state.sparql = service
     problems.install(app)
-    sparql.register(app)
+    app.include_router(service.router)
     return app
 
 
 def _endpoint_path(path: str) -> str:
     """The manifest's ``/sparql/`` is the service endpoint: here ``/sparql``."""
-    from .sparql import ENDPOINT_PATH
+    from api.sparql import ENDPOINT_PATH
 
     if path.startswith("/sparql/"):
         return ENDPOINT_PATH + path[len("/sparql/"):]

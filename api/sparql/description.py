@@ -1,0 +1,64 @@
+"""The SPARQL 1.1 Service Description answered by a bare ``GET /sparql``."""
+
+from __future__ import annotations
+
+import pyoxigraph as ox
+
+from crlm_kg import paths
+
+from .formats import GRAPH_TYPES
+
+SD = "http://www.w3.org/ns/sparql-service-description#"
+FORMATS = "http://www.w3.org/ns/formats/"
+VOID = "http://rdfs.org/ns/void#"
+RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+FORMAT_IRIS = ["SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV", "SPARQL_Results_TSV", "Turtle", "N-Triples", "RDF_XML", "JSON-LD"]
+
+
+def service_description(endpoint: str, store) -> list[ox.Triple]:
+    sd = lambda name: ox.NamedNode(SD + name)  # noqa: E731
+    service = ox.NamedNode(endpoint)
+    triples = [
+        ox.Triple(service, RDF_TYPE, sd("Service")),
+        ox.Triple(service, sd("endpoint"), service),
+        ox.Triple(service, sd("supportedLanguage"), sd("SPARQL11Query")),
+        ox.Triple(service, sd("feature"), sd("UnionDefaultGraph")),
+        ox.Triple(service, sd("feature"), sd("EmptyGraphs")),
+        ox.Triple(service, ox.NamedNode("http://purl.org/dc/terms/title"), ox.Literal("crlm-kg SPARQL endpoint (read-only)")),
+    ]
+    triples += [ox.Triple(service, sd("resultFormat"), ox.NamedNode(FORMATS + f)) for f in FORMAT_IRIS]
+    dataset, default = ox.BlankNode("dataset"), ox.BlankNode("default")
+    triples += [
+        ox.Triple(service, sd("defaultDataset"), dataset),
+        ox.Triple(dataset, RDF_TYPE, sd("Dataset")),
+        ox.Triple(dataset, sd("defaultGraph"), default),
+        ox.Triple(default, RDF_TYPE, sd("Graph")),
+    ]
+    inner = getattr(store, "store", None)
+    graphs = [paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE]
+    if isinstance(inner, ox.Store):
+        graphs = sorted({g.value for g in inner.named_graphs()} | set(graphs))
+        triples.append(ox.Triple(default, ox.NamedNode(VOID + "triples"), ox.Literal(str(len(inner)), datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer"))))
+    for i, graph in enumerate(graphs):
+        named, g = ox.BlankNode(f"named{i}"), ox.BlankNode(f"graph{i}")
+        triples += [
+            ox.Triple(dataset, sd("namedGraph"), named),
+            ox.Triple(named, RDF_TYPE, sd("NamedGraph")),
+            ox.Triple(named, sd("name"), ox.NamedNode(graph)),
+            ox.Triple(named, sd("graph"), g),
+            ox.Triple(g, RDF_TYPE, sd("Graph")),
+        ]
+        if isinstance(inner, ox.Store):
+            count = sum(1 for _ in inner.quads_for_pattern(None, None, None, ox.NamedNode(graph)))
+            triples.append(ox.Triple(g, ox.NamedNode(VOID + "triples"), ox.Literal(str(count), datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer"))))
+    return triples
+
+
+
+SD_PREFIXES = {"sd": SD, "formats": FORMATS, "void": VOID, "dcterms": "http://purl.org/dc/terms/"}
+
+
+def serialize_description(endpoint: str, store, media: str) -> bytes:
+    fmt = getattr(ox.RdfFormat, GRAPH_TYPES[media])
+    kwargs = {"prefixes": SD_PREFIXES} if fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML) else {}
+    return ox.serialize(service_description(endpoint, store), format=fmt, **kwargs)

@@ -79,9 +79,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(app.state.sparql.close)
         if opened_here:
             store, app.state.store = app.state.store, None
-            close = getattr(store, "close", None)
-            if close is not None:
-                await run_in_threadpool(close)
+            await run_in_threadpool(store.close)
 
 
 def build_lookup(store: Store) -> EvidenceLookup:

@@ -105,12 +105,13 @@ def _digest(select: Callable[[str], list[dict[str, str]]]) -> Digest:
 
 def store_digest(store) -> Digest:
     """The digest of an in-process store (an ``EmbeddedStore`` or a ``pyoxigraph.Store``)."""
-    inner = getattr(store, "store", store)
-    assert isinstance(inner, ox.Store)
-
-    def select(query: str) -> list[dict[str, str]]:
-        result = inner.query(query)
-        return [{v.value: row[v].value for v in result.variables} for row in result]
+    if isinstance(store, ox.Store):
+        def select(query: str) -> list[dict[str, str]]:
+            result = store.query(query)
+            return [{v.value: row[v].value for v in result.variables} for row in result]
+    else:  # a crlm-kg Store, through its protocol
+        def select(query: str) -> list[dict[str, str]]:
+            return [{k: str(v) for k, v in row.items()} for row in store.select(query)]
 
     return _digest(select)
 

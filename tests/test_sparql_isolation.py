@@ -247,7 +247,7 @@ def test_a_worker_killed_from_outside_is_replaced(store):
 
 
 def test_workers_that_die_at_start_are_respawned_with_backoff(store):
-    pool = WorkerPool(store.dump_nquads(), size=1)
+    pool = WorkerPool(store.dump(), size=1)
     pool.start()
     try:
         pool._memory_mb = 16  # replacements cannot even start the interpreter under this limit

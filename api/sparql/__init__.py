@@ -17,7 +17,7 @@ What a client can rely on is ``routes.ENDPOINT_DESCRIPTION`` (the OpenAPI descri
 Protection. Oxigraph cannot interrupt a running query, so user queries never
 run in the server process: a small pool of worker processes (``spawn``
 context, ``CRLM_KG_QUERY_WORKERS``, default 2-4) each load the dataset once
-from ``EmbeddedStore.dump_nquads()``; a query that passes the time limit has
+from ``EmbeddedStore.dump()``; a query that passes the time limit has
 its worker killed (SIGKILL) and replaced while the other workers keep serving.
 Workers also run under an address-space limit (``CRLM_KG_WORKER_MEMORY_MB``,
 default 2048, 0 = none) so a query that explodes in memory kills its worker,

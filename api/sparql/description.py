@@ -15,6 +15,9 @@ RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 FORMAT_IRIS = ["SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV", "SPARQL_Results_TSV", "Turtle", "N-Triples", "RDF_XML", "JSON-LD"]
 
 
+XSD_INTEGER = ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer")
+
+
 def service_description(endpoint: str, store) -> list[ox.Triple]:
     sd = lambda name: ox.NamedNode(SD + name)  # noqa: E731
     service = ox.NamedNode(endpoint)
@@ -34,11 +37,13 @@ def service_description(endpoint: str, store) -> list[ox.Triple]:
         ox.Triple(dataset, sd("defaultGraph"), default),
         ox.Triple(default, RDF_TYPE, sd("Graph")),
     ]
-    inner = getattr(store, "store", None)
     graphs = [paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE]
-    if isinstance(inner, ox.Store):
-        graphs = sorted({g.value for g in inner.named_graphs()} | set(graphs))
-        triples.append(ox.Triple(default, ox.NamedNode(VOID + "triples"), ox.Literal(str(len(inner)), datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer"))))
+    counts: dict[str, int] = {}
+    if store.capabilities.in_process:  # counting is cheap only where the data is held
+        rows = store.select("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
+        counts = {str(r["g"]): int(r["n"]) for r in rows}
+        graphs = sorted(set(counts) | set(graphs))
+        triples.append(ox.Triple(default, ox.NamedNode(VOID + "triples"), ox.Literal(str(store.triple_count()), datatype=XSD_INTEGER)))
     for i, graph in enumerate(graphs):
         named, g = ox.BlankNode(f"named{i}"), ox.BlankNode(f"graph{i}")
         triples += [
@@ -48,9 +53,8 @@ def service_description(endpoint: str, store) -> list[ox.Triple]:
             ox.Triple(named, sd("graph"), g),
             ox.Triple(g, RDF_TYPE, sd("Graph")),
         ]
-        if isinstance(inner, ox.Store):
-            count = sum(1 for _ in inner.quads_for_pattern(None, None, None, ox.NamedNode(graph)))
-            triples.append(ox.Triple(g, ox.NamedNode(VOID + "triples"), ox.Literal(str(count), datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer"))))
+        if graph in counts:
+            triples.append(ox.Triple(g, ox.NamedNode(VOID + "triples"), ox.Literal(str(counts[graph]), datatype=XSD_INTEGER)))
     return triples
 
 

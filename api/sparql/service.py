@@ -48,13 +48,13 @@ class SparqlService:
     @property
     def embedded(self) -> bool:
         """Queries run in worker processes on a copy of the store (else they go to its remote endpoint)."""
-        return hasattr(self.store, "dump_nquads")
+        return self.store.capabilities.in_process
 
     def start(self) -> None:
         """Start the worker processes and wait until they have loaded the dataset (blocking, seconds)."""
         with self._start_lock:
             if self.embedded and self._pool is None:
-                pool = WorkerPool(self.store.dump_nquads(), self.settings.query_workers, self.settings.worker_memory_mb,
+                pool = WorkerPool(self.store.dump(), self.settings.query_workers, self.settings.worker_memory_mb,
                                   queue_size=self.settings.query_queue)
                 pool.start()
                 self._pool = pool
@@ -132,8 +132,8 @@ class SparqlService:
                 raise PoolBusy(f"{self._remote_in_flight} queries are already with the remote store")
             self._remote_in_flight += 1
         try:
-            graphs = tuple(getattr(self.store, "graphs", None) or ())
-            return await forward(self.store.endpoint, graphs, job, self.settings.query_timeout, self._cpu)
+            capabilities = self.store.capabilities
+            return await forward(capabilities.endpoint, capabilities.dataset_graphs, job, self.settings.query_timeout, self._cpu)
         finally:
             with self._lock:
                 self._remote_in_flight -= 1

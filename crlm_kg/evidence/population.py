@@ -63,6 +63,16 @@ def _static(statement: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def _setting_cached(statement: dict[str, Any], resectability: Any, cache: dict[Any, Any]) -> dict[str, Any]:
+    """The setting criterion depends only on the statement and the patient's resectability: built once per pair
+    (entries of answers are shared between answers, so callers treat answers as read-only)."""
+    key = (statement["iri"], str(resectability))
+    entry = cache.get(key)
+    if entry is None:
+        entry = cache[key] = setting_criterion(statement, resectability)
+    return entry
+
+
 def _base(statement: dict[str, Any], tree: TreeResult | None, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
     static = cache.get(statement["iri"])
     if static is None:
@@ -119,8 +129,13 @@ def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]],
     cache = cache if cache is not None else {}
     for statement in statements:
         holder = holders.get(statement["iri"])
-        extra = [setting_criterion(statement, resectability)] if statement["settings"] else []
-        tree = evaluator.evaluate(holder["roots"] if holder else [], extra) if (holder or extra) else None
+        extra = [_setting_cached(statement, resectability, cache)] if statement["settings"] else []
+        if holder:
+            tree = evaluator.evaluate(holder["roots"], extra)
+        elif extra:  # only the setting: no tree to walk
+            tree = TreeResult(extra[0]["status"], extra, extra[0].get("missingFields", []))
+        else:
+            tree = None
         entries.append(_base(statement, tree, cache))
 
     cautions: list[dict[str, Any]] = []
@@ -141,6 +156,8 @@ def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]],
                 for cls in subclasses_of(treatment):
                     target.setdefault(cls, []).append(caution)
 
+    if not excluded and not possible:
+        return entries, cautions
     for statement, entry in zip(statements, entries):
         if statement.get("directionClass") != BENEFIT:
             continue

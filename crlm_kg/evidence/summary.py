@@ -10,6 +10,7 @@ the table is an ordinal proxy for sorting, not an equivalence between systems:
 
 Statements are ranked: recommendations before evidence statements, then grade, then specificity (how many
 population criteria the patient meets: a recommendation for exactly this subgroup before a general one), then id.
+The summary's lists stop at ``LIMITS`` (``counts`` gives the totals).
 Trials in the summary are the eligible and undetermined ones, ranked by design (``trials.DESIGNS``), then status
 (eligible first), then sample size (larger first).
 """
@@ -18,6 +19,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+# The summary is read at a tumour board: the ranked lists stop here (the full view keeps everything).
+LIMITS = {"recommendations": 30, "trials": 25, "decidingFields": 15}
 
 _NCCN = {"1": 0.0, "2a": 1.0, "preferred": 1.5, "2b": 2.0, "3": 3.0}
 _ROMAN = {"I": 0, "II": 1, "III": 2, "IV": 3, "V": 4}
@@ -56,7 +60,7 @@ def _caution_summary(c: dict[str, Any]) -> dict[str, Any]:
 
 def _statement_summary(s: dict[str, Any]) -> dict[str, Any]:
     return {"id": s["id"], "label": s["label"], "kind": s["kind"], "level": s["level"], "direction": s["direction"],
-            "applicability": s["applicability"], "specificity": s["specificity"], "source": s["source"]}
+            "applicability": s["applicability"], "specificity": s["specificity"]}
 
 
 def _trial_summary(t: dict[str, Any]) -> dict[str, Any]:
@@ -64,8 +68,7 @@ def _trial_summary(t: dict[str, Any]) -> dict[str, Any]:
     if headline:
         headline = {k: headline[k] for k in ("endpoint", "statistic", "value", "ciLower", "ciUpper", "pValue", "primary")}
     return {"id": t["id"], "label": t["label"], "design": t["design"], "phase": t["phase"], "sampleSize": t["sampleSize"],
-            "registryIds": t["registryIds"], "status": t["status"], "recruitment": t["recruitment"], "headline": headline,
-            **({"missingFields": t["missingFields"]} if t["missingFields"] else {})}
+            "registryIds": t["registryIds"], "status": t["status"], "recruitment": t["recruitment"], "headline": headline}
 
 
 def deciding_fields(answer: dict[str, Any]) -> list[dict[str, Any]]:
@@ -95,14 +98,27 @@ def deciding_fields(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def build(answer: dict[str, Any]) -> dict[str, Any]:
+    """The summary; ``counts`` gives the totals where the ranked lists stop at ``LIMITS`` (the full view has all)."""
+    # answer["recommendations"] is already in statement_order
     applying = [s for s in answer["recommendations"] if s["applicability"] == "applies"]
-    applying.sort(key=statement_order)
     trials = [t for t in answer["trials"] if t["status"] in ("eligible", "undetermined")]
     trials.sort(key=trial_order)
     cautions = sorted(answer["cautions"], key=lambda c: (c["certainty"] != "certain", c["id"]))
+    recommendations_applying = [s for s in applying if s["kind"] == "recommendation"]
     return {
         "cautions": [_caution_summary(c) for c in cautions],
-        "recommendations": [_statement_summary(s) for s in applying],
-        "trials": [_trial_summary(t) for t in trials],
-        "decidingFields": deciding_fields(answer),
+        "recommendations": [_statement_summary(s) for s in applying[:LIMITS["recommendations"]]],
+        "trials": [_trial_summary(t) for t in trials[:LIMITS["trials"]]],
+        "decidingFields": deciding_fields(answer)[:LIMITS["decidingFields"]],
+        "counts": {
+            "recommendationsApplying": len(recommendations_applying),
+            "statementsApplying": len(applying) - len(recommendations_applying),
+            "statementsNotApplying": sum(1 for s in answer["recommendations"] if s["applicability"] == "does-not-apply"),
+            "statementsUnknown": sum(1 for s in answer["recommendations"] if s["applicability"] == "unknown"),
+            "trialsEligible": sum(1 for t in trials if t["status"] == "eligible"),
+            "trialsUndetermined": sum(1 for t in trials if t["status"] == "undetermined"),
+            "cautionsCertain": sum(1 for c in cautions if c["certainty"] == "certain"),
+            "cautionsPossible": sum(1 for c in cautions if c["certainty"] == "possible"),
+        },
+        "limits": dict(LIMITS),
     }

@@ -32,7 +32,7 @@ def apply_view(answer: dict[str, Any], view: str = "full", status: Iterable[str]
     statuses = _checked(status, TRIAL_STATUSES, "trial status")
     sections = _checked(include, SECTIONS, "section")
     if view == "summary":
-        return {"patient": answer["patient"], "derived": answer["derived"], "summary": answer["summary"]}
+        return {"patient": answer["patient"], "summary": answer["summary"], "derived": answer["derived"]}
     result: dict[str, Any] = {"patient": answer["patient"]}
     for key in SECTIONS:
         if key in answer and (sections is None or key in sections):

@@ -14,6 +14,7 @@ code change.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from .. import patients, paths
@@ -35,6 +36,9 @@ DERIVED_FROM = {
     TBS_PROPERTY: ["liverMetastases.count", "liverMetastases.largestDiameterMm"],
 }
 TRIAL_STATUS = {MET: "eligible", NOT_MET: "ineligible", UNKNOWN: "undetermined"}
+
+
+json_path = lru_cache(maxsize=None)(patients.json_path_for)  # the contract is fixed while the process runs
 
 
 def _is_unknown_value(value: Any) -> bool:
@@ -117,7 +121,7 @@ class EvidenceLookup:
         known = derived.implied(stated)
         leaves = self._leaves(stated + [(p, v) for p, v, _ in known.facts], known)
 
-        field_of = lambda char: patients.json_path_for(char) or short(char)  # noqa: E731
+        field_of = lambda char: json_path(char) or short(char)  # noqa: E731
         fong = derived.fong(s.scores.get(FONG_SCORE), leaves, field_of)
         self._decide_fong_criteria(leaves, fong)
         classes_facts = stated + ([(FONG_PROPERTY, fong["min"])] if fong.get("min") is not None and fong["min"] == fong["max"] else [])
@@ -128,7 +132,7 @@ class EvidenceLookup:
             return DERIVED_FROM.get(char) or [field_of(char)]
 
         def patient_value_of(criterion, leaf: Leaf | None) -> Any:
-            path = patients.json_path_for(criterion.characteristic) if criterion.characteristic else None
+            path = json_path(criterion.characteristic) if criterion.characteristic else None
             value = record.fields.get(path) if path else None
             if value is None and leaf is not None:
                 value = shown_values(leaf.values)

@@ -55,6 +55,11 @@ class EvidenceLookup:
         self._criterion_static: dict[str, dict[str, Any]] = {}
         self._statement_static: dict[str, dict[str, Any]] = {}
 
+    def warm(self) -> "EvidenceLookup":
+        """Read the graph's structure now (at service start) rather than on the first patient."""
+        self.structure.warm()
+        return self
+
     # kept for callers that read the structure through the lookup
     @property
     def defined_classes(self):

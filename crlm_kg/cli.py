@@ -134,7 +134,11 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return 1
     lookup = evidence.EvidenceLookup(open_store(args.settings))
-    results = [lookup.evaluate(record) for record in records]
+    try:
+        results = [evidence.apply_view(lookup.evaluate(record), args.view, args.status, args.include) for record in records]
+    except evidence.ViewError as exc:
+        print(f"crlm-kg evidence: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps(results[0] if len(results) == 1 else results, indent=2, ensure_ascii=False))
     return 0
 
@@ -192,6 +196,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("evidence", help="the evidence that applies to a patient record")
     p.add_argument("file", help="path, or - for standard input")
+    p.add_argument("--view", choices=["summary", "full"], default="full", help="summary: patient, derived values and summary only")
+    p.add_argument("--status", action="append", help="full view: keep trials with these statuses (eligible,undetermined,ineligible)")
+    p.add_argument("--include", action="append", help="full view: keep these sections (summary,derived,trials,recommendations,cautions)")
     p.set_defaults(func=_cmd_evidence)
 
     p = sub.add_parser("query", help="run a named SPARQL query from queries/ (no name: list them)")

@@ -33,6 +33,10 @@ def statuses(result):
     return {t["id"]: t["status"] for t in result["trials"]}
 
 
+def applicability(result, statement_id):
+    return next(s["applicability"] for s in result["recommendations"] if s["id"] == statement_id)
+
+
 def criterion(result, trial, criterion_id):
     trial_entry = next(t for t in result["trials"] if t["id"] == trial)
     return next(c for c in trial_entry["criteria"] if c["id"] == criterion_id)
@@ -114,7 +118,7 @@ def test_unresectable_ras_wild_type_left(lookup):
     assert s["FIRE3"] == "eligible"
     assert r["derived"]["tumourBurdenScore"]["zone"].endswith("(>= 9)")  # sqrt(4.5^2 + 12^2) = 12.8
     # the NCCN left-sided anti-EGFR recommendation applies to this patient
-    assert any(rec["id"] == "Rec_NCCN_AntiEGFRLeftSidedOnly" for rec in r["recommendations"])
+    assert applicability(r, "Rec_NCCN_AntiEGFRLeftSidedOnly") == "applies"
 
 
 def test_unresectable_ras_mutant_right(lookup):
@@ -131,8 +135,10 @@ def test_unresectable_ras_mutant_right(lookup):
     # JCOG0603 randomised after upfront complete hepatectomy: not for unresectable disease
     assert s["JCOG0603"] == "ineligible"
     assert r["derived"]["sidedness"] == "right"  # caecum: hepatic flexure through caecum is right
-    # the left-sided-only anti-EGFR recommendation does not apply
-    assert all(rec["id"] != "Rec_NCCN_AntiEGFRLeftSidedOnly" for rec in r["recommendations"])
+    # the left-sided-only anti-EGFR recommendation does not apply, and stays in the full answer saying why
+    rec = next(rec for rec in r["recommendations"] if rec["id"] == "Rec_NCCN_AntiEGFRLeftSidedOnly")
+    assert rec["applicability"] == "does-not-apply" and rec["notMet"]
+    assert all(s["id"] != "Rec_NCCN_AntiEGFRLeftSidedOnly" for s in r["summary"]["recommendations"])
 
 
 def test_elderly(lookup):

@@ -1,0 +1,181 @@
+"""The criterion model and its three-valued evaluation.
+
+A criterion is ``met``, ``not-met`` or ``unknown``. ``status`` always answers
+"is this criterion satisfied for eligibility (or for the population)?": an
+inclusion criterion is met when its condition holds; an exclusion criterion
+describes the *excluding* condition, so it is met when that condition does
+NOT hold. Because "met" on an exclusion reads ambiguously, exclusion criteria
+also carry ``excludes``: ``true`` (the excluding condition holds: the patient
+is excluded), ``false`` (it does not) or ``null`` (unknown).
+
+Criteria kept as wording only (``crlm:freeTextOnly``) are listed with status
+``unknown`` and ``evaluable: false``; they never decide a verdict, and a group
+of wording-only criteria is unknown, never vacuously met.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from . import operators
+from .common import plain, short
+
+MET, NOT_MET, UNKNOWN = "met", "not-met", "unknown"
+
+
+@dataclass
+class Criterion:
+    iri: str
+    kind: str  # inclusion / exclusion / component
+    label: str | None
+    quote: str | None
+    characteristic: str | None
+    operator: str | None
+    threshold: Any
+    required: list[str] = field(default_factory=list)
+    required_labels: list[str] = field(default_factory=list)
+    evaluable: bool = True
+    source: str | None = None
+    locator: str | None = None
+    note: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.label or self.quote or short(self.iri)
+
+    def rule(self) -> str:
+        symbol = operators.symbol(self.operator)
+        if self.required:
+            target = " or ".join(self.required_labels) if self.operator == "Equal" else "none of " + ", ".join(self.required_labels)
+            symbol = "is"
+        else:
+            target = str(self.threshold).lower() if isinstance(self.threshold, bool) else self.threshold
+        name = short(self.characteristic) if self.characteristic else "?"
+        prefix = "excluded if " if self.kind == "exclusion" else ""
+        return f"{prefix}{name} {symbol} {target}"
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """What the patient's facts say about one criterion's condition (before inclusion/exclusion is applied)."""
+
+    condition: bool | None
+    values: tuple[Any, ...] = ()
+    implied_by: str | None = None  # the implication that decided it, when no value was given
+
+
+def combine(kind: str, statuses: Iterable[str]) -> str:
+    statuses = list(statuses)
+    if not statuses:
+        return MET
+    if kind == "any":
+        if MET in statuses:
+            return MET
+        return NOT_MET if all(s == NOT_MET for s in statuses) else UNKNOWN
+    if NOT_MET in statuses:
+        return NOT_MET
+    return MET if all(s == MET for s in statuses) else UNKNOWN
+
+
+def condition_from_rows(criterion: Criterion | None, outcomes: list[bool | None]) -> bool | None:
+    """Combine the per-value results of the leaf query: a multi-valued characteristic (extrahepatic sites) meets
+    ``=`` when one value does, and ``≠`` only when every value does."""
+    if not outcomes or any(h is None for h in outcomes):
+        return None
+    if criterion is not None and criterion.operator == "NotEqual":
+        return all(outcomes)
+    return any(outcomes)
+
+
+def status_of(criterion: Criterion, leaf: Leaf | None) -> str:
+    if not criterion.evaluable or leaf is None or leaf.condition is None:
+        return UNKNOWN
+    holds = leaf.condition if criterion.kind != "exclusion" else not leaf.condition
+    return MET if holds else NOT_MET
+
+
+@dataclass
+class TreeResult:
+    status: str
+    criteria: list[dict[str, Any]]
+    missing: list[str]
+
+    @property
+    def met_count(self) -> int:
+        return sum(1 for c in self.criteria if c["status"] == MET and c["evaluable"])
+
+
+class TreeEvaluator:
+    """Evaluates all-of / any-of trees of criteria for one patient."""
+
+    def __init__(self, criteria: dict[str, Criterion], groups: dict[str, tuple[str, list[str]]], leaves: dict[str, Leaf],
+                 field_of, patient_value_of, deciding_fields_of, static_cache: dict[str, dict[str, Any]] | None = None):
+        self.criteria = criteria
+        self.groups = groups
+        self.leaves = leaves
+        self.field_of = field_of  # characteristic IRI -> JSON path (or the characteristic's name)
+        self.patient_value_of = patient_value_of  # (criterion, leaf) -> value shown to the user
+        self.deciding_fields_of = deciding_fields_of  # characteristic IRI -> record fields that would decide it
+        self._static = static_cache if static_cache is not None else {}  # per-criterion parts that do not depend on the patient
+
+    def evaluate(self, roots: list[str], extra: list[dict[str, Any]] | None = None) -> TreeResult:
+        out: list[dict[str, Any]] = []
+        statuses = [self._node(root, out, frozenset()) for root in roots]
+        for entry in extra or []:  # synthetic criteria (a statement's setting) join the all-of at the top
+            out.append(entry)
+            statuses.append(entry["status"])
+        status = combine("all", statuses) if statuses else UNKNOWN
+        unique = list({c["id"]: c for c in out}.values())
+        missing = sorted({f for c in unique if c["status"] == UNKNOWN and c["evaluable"] for f in c.get("missingFields", [])})
+        return TreeResult(status, unique, missing)
+
+    def _node(self, node: str, out: list[dict[str, Any]], seen: frozenset[str]) -> str:
+        if node in seen:  # a cycle in the data must not hang the service
+            return UNKNOWN
+        seen = seen | {node}
+        if node in self.groups:
+            kind, members = self.groups[node]
+            statuses = [self._node(m, out, seen) for m in members]
+            evaluable = [s for s, m in zip(statuses, members) if self.is_evaluable(m)]
+            return combine(kind, evaluable) if evaluable else UNKNOWN
+        criterion = self.criteria.get(node)
+        if criterion is None:
+            return UNKNOWN
+        leaf = self.leaves.get(criterion.iri)
+        status = status_of(criterion, leaf)
+        out.append(self.to_json(criterion, status, leaf))
+        return status
+
+    def is_evaluable(self, node: str) -> bool:
+        if node in self.groups:
+            return any(self.is_evaluable(m) for m in self.groups[node][1])
+        criterion = self.criteria.get(node)
+        return criterion is not None and criterion.evaluable
+
+    def to_json(self, criterion: Criterion, status: str, leaf: Leaf | None) -> dict[str, Any]:
+        static = self._static.get(criterion.iri)
+        if static is None:
+            static = self._static[criterion.iri] = {
+                "id": short(criterion.iri), "text": criterion.text, "kind": criterion.kind, "evaluable": criterion.evaluable,
+                "field": self.field_of(criterion.characteristic) if criterion.characteristic else None,
+                "sourceWording": criterion.quote, "source": criterion.source,
+                **({"rule": criterion.rule()} if criterion.evaluable else {}),
+            }
+        entry: dict[str, Any] = {"id": static["id"], "text": static["text"], "kind": criterion.kind, "status": status}
+        if criterion.kind == "exclusion":
+            entry["excludes"] = None if status == UNKNOWN else status == NOT_MET
+        entry.update(static)
+        entry["patientValue"] = self.patient_value_of(criterion, leaf)
+        if leaf is not None and leaf.implied_by and leaf.condition is not None:
+            entry["impliedBy"] = leaf.implied_by
+        if status == UNKNOWN and criterion.evaluable and criterion.characteristic:
+            entry["missingFields"] = self.deciding_fields_of(criterion.characteristic)
+        return entry
+
+
+def shown_values(values: Iterable[Any]) -> Any:
+    values = [plain(v) for v in values]
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values

@@ -1,0 +1,168 @@
+"""The evidence that applies to one patient: the orchestration.
+
+Everything patient-specific that the record states is decided by SPARQL: the
+patient's facts (with the facts they imply, ``derived.IMPLICATIONS``) are
+passed to one query as a VALUES block, and that query evaluates every
+machine-evaluable criterion and score component in the graph at once. Python
+then decides the leaves that only implied knowledge settles (a characteristic
+known to be absent, a value known to lie in an interval, the Fong score's
+range), combines the leaves along the all-of / any-of trees read from the
+graph, and gates statements by their populations (``population``). Adding a
+trial or a statement with criteria to ``data/`` makes it appear here with no
+code change.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from .. import patients, paths
+from ..store import IRI, Store
+from . import derived, operators, population, sparql, summary, trials
+from .common import plain, short
+from .criteria import MET, NOT_MET, UNKNOWN, Leaf, TreeEvaluator, condition_from_rows, shown_values
+from .structure import FONG_SCORE, TUMOUR_BURDEN_SCORE, GraphStructure
+
+C = paths.CRLM
+FONG_PROPERTY = C + "fongScore"
+SIDEDNESS_PROPERTY = C + "primaryTumourSidedness"
+TBS_PROPERTY = C + "tumourBurdenScore"
+LOCATION_PROPERTY = C + "primaryTumourLocation"
+RESECTABILITY_PROPERTY = C + "resectability"
+# Derived characteristics -> the record fields they derive from (what a missing verdict asks for).
+DERIVED_FROM = {
+    SIDEDNESS_PROPERTY: ["primaryTumor.location"],
+    TBS_PROPERTY: ["liverMetastases.count", "liverMetastases.largestDiameterMm"],
+}
+TRIAL_STATUS = {MET: "eligible", NOT_MET: "ineligible", UNKNOWN: "undetermined"}
+
+
+json_path = lru_cache(maxsize=None)(patients.json_path_for)  # the contract is fixed while the process runs
+
+
+def _is_unknown_value(value: Any) -> bool:
+    return (isinstance(value, str) and value == "unknown") or (isinstance(value, IRI) and short(value).lower().endswith("unknown"))
+
+
+class EvidenceLookup:
+    """Evaluate patients against the graph in ``store``: the structure is read once, then one SPARQL query per patient."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.structure = GraphStructure(store)
+        self._trial_static: dict[str, dict[str, Any]] = {}
+        self._criterion_static: dict[str, dict[str, Any]] = {}
+        self._statement_static: dict[str, dict[str, Any]] = {}
+
+    def warm(self) -> "EvidenceLookup":
+        """Read the graph's structure now (at service start) rather than on the first patient."""
+        self.structure.warm()
+        return self
+
+    # kept for callers that read the structure through the lookup
+    @property
+    def defined_classes(self):
+        return self.structure.defined_classes
+
+    def _static(self, holder: dict[str, Any]) -> dict[str, Any]:
+        static = self._trial_static.get(holder["iri"])
+        if static is None:
+            s = self.structure
+            static = self._trial_static[holder["iri"]] = trials.static_part(
+                holder, s.studies.get(holder["iri"]), s.status_reports.get(holder["iri"], []), s.outcomes.get(holder["iri"], []),
+                s.subclasses_of)
+        return static
+
+    def _leaves(self, facts: list[tuple[str, Any]], known: derived.Implied) -> dict[str, Leaf]:
+        """Every leaf (criterion or score component) the facts decide: one SPARQL query, then implied knowledge."""
+        outcomes: dict[str, list[bool | None]] = {}
+        if facts:
+            rows = self.store.select(sparql.leaf_query([(IRI(str(p)), v) for p, v in facts]))
+            outcomes = sparql.parse_leaves(rows[0].get("leaves") if rows else None)
+        values: dict[str, list[Any]] = {}
+        for p, v in facts:
+            values.setdefault(str(p), []).append(v)
+        implied_reason = {str(p): reason for p, _, reason in known.facts}
+        leaves: dict[str, Leaf] = {}
+        criteria = self.structure.criteria
+        for iri, rows in outcomes.items():
+            criterion = criteria.get(iri)
+            reason = implied_reason.get(criterion.characteristic or "") if criterion else None
+            shown = tuple(values.get(criterion.characteristic or "", ())) if criterion else ()
+            leaves[iri] = Leaf(condition_from_rows(criterion, rows), shown, reason)
+        for char in set(known.absent) | set(known.intervals):
+            for criterion in self.structure.criteria_by_characteristic.get(char, []):
+                if criterion.iri not in outcomes and criterion.evaluable:
+                    decided = derived.decide_by_implication(criterion, known)
+                    if decided is not None:
+                        leaves[criterion.iri] = decided
+        return leaves
+
+    def _decide_fong_criteria(self, leaves: dict[str, Leaf], fong: dict[str, Any]) -> None:
+        """Criteria on the Fong score, decided over its range (a CRS 3-5 criterion is met by a range 3-5)."""
+        if fong.get("min") is None:
+            return
+        for criterion in self.structure.criteria_by_characteristic.get(FONG_PROPERTY, []):
+            if not criterion.evaluable or criterion.required:
+                continue
+            iri = criterion.iri
+            results = {operators.holds(criterion.operator, v, criterion.threshold) for v in range(fong["min"], fong["max"] + 1)}
+            condition = results.pop() if len(results) == 1 else None
+            value = fong["min"] if fong["min"] == fong["max"] else f"{fong['min']}-{fong['max']}"
+            leaves[iri] = Leaf(condition, (value,), None)
+
+    def evaluate(self, record) -> dict[str, Any]:
+        s = self.structure
+        facts = [(str(p), v) for p, v in record.facts() if not _is_unknown_value(v)]
+        by_prop = {}
+        for p, v in facts:
+            by_prop.setdefault(p, v)
+
+        side_json, side_fact = derived.sidedness(by_prop.get(LOCATION_PROPERTY), s.sidedness_rules, record.fields.get("primaryTumor.location"))
+        tbs_json, tbs_fact = derived.tumour_burden(record.fields.get("liverMetastases.count"),
+                                                   record.fields.get("liverMetastases.largestDiameterMm"), s.scores.get(TUMOUR_BURDEN_SCORE, {}))
+        stated = facts + [f for f in (side_fact, tbs_fact) if f]
+        known = derived.implied(stated)
+        leaves = self._leaves(stated + [(p, v) for p, v, _ in known.facts], known)
+
+        field_of = lambda char: json_path(char) or short(char)  # noqa: E731
+        fong = derived.fong(s.scores.get(FONG_SCORE), leaves, field_of)
+        self._decide_fong_criteria(leaves, fong)
+        classes_facts = stated + ([(FONG_PROPERTY, fong["min"])] if fong.get("min") is not None and fong["min"] == fong["max"] else [])
+
+        def deciding_fields_of(char: str) -> list[str]:
+            if char == FONG_PROPERTY:
+                return fong.get("missing") or [c["field"] for c in fong.get("components", []) if c["field"]]
+            return DERIVED_FROM.get(char) or [field_of(char)]
+
+        def patient_value_of(criterion, leaf: Leaf | None) -> Any:
+            path = json_path(criterion.characteristic) if criterion.characteristic else None
+            value = record.fields.get(path) if path else None
+            if value is None and leaf is not None:
+                value = shown_values(leaf.values)
+            return value
+
+        evaluator = TreeEvaluator(s.criteria, s.groups, leaves, field_of, patient_value_of, deciding_fields_of, self._criterion_static)
+
+        trial_entries = []
+        for holder in s.trials:
+            tree = evaluator.evaluate(holder["roots"])
+            trial_entries.append(trials.trial_entry(self._static(holder), TRIAL_STATUS[tree.status], tree.criteria, tree.missing))
+        order = {"eligible": 0, "undetermined": 1, "ineligible": 2}
+        trial_entries.sort(key=lambda t: (order[t["status"]], t["designRank"], t["label"]))
+
+        statements, cautions = population.assess(s.statements, s.holders, evaluator, by_prop.get(RESECTABILITY_PROPERTY),
+                                                 s.subclasses_of, s.labels, self._statement_static)
+        statements.sort(key=summary.statement_order)
+
+        derived_json: dict[str, Any] = {**side_json, "tumourBurdenScore": tbs_json, "fongScore": fong,
+                                        "futureLiverRemnantAdequate": derived.flr_adequacy(record.fields, s.flr_thresholds),
+                                        "classes": derived.patient_classes(classes_facts, s.defined_classes)}
+        derived_json["implied"] = sorted({reason for _, _, reason in known.facts} | set(known.absent.values())
+                                         | {i[2] for i in known.intervals.values()})
+        result = {"patient": record.id, "derived": derived_json, "trials": trial_entries, "recommendations": statements,
+                  "cautions": cautions}
+        result["summary"] = summary.build(result)
+        return {"patient": result["patient"], "summary": result["summary"], "derived": derived_json, "trials": trial_entries,
+                "recommendations": statements, "cautions": cautions}

@@ -1,0 +1,186 @@
+"""Applicability of statements and recommendations to a patient, their cautions, and the safety rule.
+
+Applicability comes from the statement's population: its ``crlm:hasEligibility``
+tree plus its ``crlm:studySetting`` (one more criterion: the patient's
+resectability is one of the settings). ``applies`` when every criterion is met
+(a statement without a population is general and applies), ``does-not-apply``
+with ``notMet``, ``unknown`` with ``missingFields``.
+
+Cautions (vocab: crlm:cautionAgainst / crlm:restrictsTreatment): a patient is
+excluded from a treatment class and all its subclasses when a statement that
+*applies* cautions against it, or when a statement that *does not apply*
+reserves it for its population. Safety rule: a statement of benefit
+(``crlm:direction crlm:Benefit``) about an excluded treatment never applies;
+it is ``does-not-apply`` with ``excludedBy``. A caution whose statement's
+applicability is unknown is a *possible* caution (``certainty: possible``)
+that names the fields deciding it; a benefit statement that would otherwise
+apply to a possibly excluded treatment becomes ``unknown`` with those fields.
+Statements that do not apply stay in the full answer, so a caveat (NCCN
+footnote ff) is never lost; the summary lists only those that apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .criteria import MET, NOT_MET, UNKNOWN, TreeEvaluator, TreeResult
+from .common import short
+
+APPLIES, DOES_NOT_APPLY = "applies", "does-not-apply"
+_APPLICABILITY = {MET: APPLIES, NOT_MET: DOES_NOT_APPLY, UNKNOWN: UNKNOWN}
+BENEFIT = "Benefit"
+SETTING_FIELD = "liverMetastases.resectability"
+_SETTING_NAMES = {"Resectable": "resectable", "BorderlineResectable": "borderline resectable", "Unresectable": "unresectable"}
+# the keys of a statement's entry in the answer (internal bookkeeping such as the IRI stays out)
+_PUBLIC = ("id", "kind", "label", "text", "settings", "direction", "level", "gradingSystem", "issuedBy", "source", "quote",
+           "supportedBy", "conflictsWith")
+
+
+def setting_criterion(statement: dict[str, Any], resectability: Any) -> dict[str, Any]:
+    """The statement's disease setting as a population criterion, in the shape of a trial's criteria."""
+    settings = statement["settings"]
+    patient = short(resectability) if resectability is not None else None
+    status = UNKNOWN if patient is None else (MET if patient in settings else NOT_MET)
+    entry = {
+        "id": f"{statement['id']}_Setting",
+        "text": "disease setting: " + " or ".join(_SETTING_NAMES.get(s, s) for s in settings),
+        "kind": "inclusion", "status": status, "evaluable": True, "field": SETTING_FIELD, "patientValue": patient,
+        "sourceWording": statement.get("quote"), "source": statement.get("source"),
+        "rule": "resectability is " + " or ".join(settings),
+    }
+    if status == UNKNOWN:
+        entry["missingFields"] = [SETTING_FIELD]
+    return entry
+
+
+def _static(statement: dict[str, Any]) -> dict[str, Any]:
+    entry = {k: statement[k] for k in _PUBLIC}
+    entry["treatments"] = [short(t) for t in statement["aboutTreatment"]]
+    for key in ("cautionAgainst", "restrictsTreatment"):
+        if statement[key]:
+            entry[key] = [short(t) for t in statement[key]]
+    entry["conflict"] = bool(statement["conflictsWith"])
+    return entry
+
+
+def _setting_cached(statement: dict[str, Any], resectability: Any, cache: dict[Any, Any]) -> dict[str, Any]:
+    """The setting criterion depends only on the statement and the patient's resectability: built once per pair
+    (entries of answers are shared between answers, so callers treat answers as read-only)."""
+    key = (statement["iri"], str(resectability))
+    entry = cache.get(key)
+    if entry is None:
+        entry = cache[key] = setting_criterion(statement, resectability)
+    return entry
+
+
+def _base(statement: dict[str, Any], tree: TreeResult | None, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    static = cache.get(statement["iri"])
+    if static is None:
+        static = cache[statement["iri"]] = _static(statement)
+    entry = dict(static)
+    if tree is None:
+        entry.update(applicability=APPLIES, population=[], specificity=0)
+        return entry
+    entry["applicability"] = _APPLICABILITY[tree.status]
+    entry["population"] = tree.criteria
+    entry["specificity"] = tree.met_count
+    if tree.status == NOT_MET:
+        entry["notMet"] = [{"id": c["id"], "text": c["text"], "field": c["field"]} for c in tree.criteria if c["status"] == NOT_MET]
+    elif tree.status == UNKNOWN:
+        entry["missingFields"] = tree.missing
+        if not tree.missing:
+            entry["note"] = "decided by criteria kept as wording only: needs screening"
+    return entry
+
+
+def _treatment_refs(classes: list[str], labels: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"id": short(t), "label": labels.get(t)} for t in classes]
+
+
+def _caution(statement: dict[str, Any], entry: dict[str, Any], prop: str, certainty: str, labels: dict[str, str]) -> dict[str, Any]:
+    treatments = statement[prop]
+    names = ", ".join(labels.get(t) or short(t) for t in treatments)
+    if prop == "cautionAgainst":
+        what = {"Harm": "harm", "NoDifference": "no benefit"}.get(statement.get("directionClass") or "", "a caution")
+        if statement["kind"] == "recommendation" and what == "a caution":
+            what = "a recommendation against"
+        reason = f"{statement.get('source') or 'the source'} reports {what} for {names} in a population this patient belongs to"
+    else:
+        failed = "; ".join(c["text"] for c in entry.get("notMet", []))
+        reason = f"{statement.get('source') or 'the source'} reserves {names} for a population this patient is outside" + (f" ({failed})" if failed else "")
+    caution = {
+        "id": statement["id"], "label": statement.get("label"), "text": statement.get("text"), "kind": prop,
+        "certainty": certainty, "reason": reason, "treatments": _treatment_refs(treatments, labels),
+        "source": statement.get("source"), "quote": statement.get("quote"), "locator": statement.get("locator"),
+    }
+    if certainty == "possible":
+        caution["missingFields"] = entry.get("missingFields", [])
+        caution["reason"] = ("possible caution, decided by " + ", ".join(caution["missingFields"] or ["criteria that need screening"])
+                             + ": " + reason)
+    elif prop == "restrictsTreatment":
+        caution["notMet"] = entry.get("notMet", [])
+    return caution
+
+
+def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]], evaluator: TreeEvaluator, resectability: Any,
+           subclasses_of, labels: dict[str, str], cache: dict[str, dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(statement entries with applicability, cautions) for one patient."""
+    entries: list[dict[str, Any]] = []
+    cache = cache if cache is not None else {}
+    for statement in statements:
+        holder = holders.get(statement["iri"])
+        extra = [_setting_cached(statement, resectability, cache)] if statement["settings"] else []
+        if holder:
+            tree = evaluator.evaluate(holder["roots"], extra)
+        elif extra:  # only the setting: no tree to walk
+            tree = TreeResult(extra[0]["status"], extra, extra[0].get("missingFields", []))
+        else:
+            tree = None
+        entries.append(_base(statement, tree, cache))
+
+    cautions: list[dict[str, Any]] = []
+    excluded: dict[str, list[dict[str, Any]]] = {}  # treatment class -> the certain cautions covering it
+    possible: dict[str, list[dict[str, Any]]] = {}
+    for statement, entry in zip(statements, entries):
+        for prop, trigger in (("cautionAgainst", APPLIES), ("restrictsTreatment", DOES_NOT_APPLY)):
+            if not statement[prop]:
+                continue
+            if entry["applicability"] == trigger:
+                caution, target = _caution(statement, entry, prop, "certain", labels), excluded
+            elif entry["applicability"] == UNKNOWN:
+                caution, target = _caution(statement, entry, prop, "possible", labels), possible
+            else:
+                continue
+            cautions.append(caution)
+            for treatment in statement[prop]:
+                for cls in subclasses_of(treatment):
+                    target.setdefault(cls, []).append(caution)
+
+    if not excluded and not possible:
+        return entries, cautions
+    for statement, entry in zip(statements, entries):
+        if statement.get("directionClass") != BENEFIT:
+            continue
+        hits = _hits(statement, excluded)
+        if hits:
+            entry["applicability"] = DOES_NOT_APPLY
+            entry["excludedBy"] = hits
+            continue
+        maybe = _hits(statement, possible)
+        if maybe and entry["applicability"] == APPLIES:
+            entry["applicability"] = UNKNOWN
+            entry["possiblyExcludedBy"] = maybe
+            entry["missingFields"] = sorted({f for c in maybe for f in c["missingFields"]})
+    return entries, cautions
+
+
+def _hits(statement: dict[str, Any], covering: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    hits: dict[tuple[str, str], dict[str, Any]] = {}
+    for treatment in statement["aboutTreatment"]:
+        for caution in covering.get(treatment, []):
+            if caution["id"] == statement["id"]:
+                continue  # a statement restricting its own treatment is already decided by its own population
+            hits[(caution["id"], treatment)] = {"caution": caution["id"], "treatment": short(treatment), "source": caution["source"],
+                                                 "missingFields": caution.get("missingFields", [])} if caution["certainty"] == "possible" else \
+                {"caution": caution["id"], "treatment": short(treatment), "source": caution["source"]}
+    return [hits[k] for k in sorted(hits)]

@@ -1,0 +1,124 @@
+"""The summary at the top of an answer, and the ranking of statements and trials.
+
+Grade ranking (``grade_rank``; lower is stronger). Systems grade differently;
+the table is an ordinal proxy for sorting, not an equivalence between systems:
+
+- NCCN: category 1 -> 0, category 2A -> 1, "preferred" (a preference, not a category) -> 1.5, category 2B -> 2,
+  category 3 -> 3;
+- ESMO ``[level, grade]``: level I..V -> 0..4 plus grade A..E -> 0..4 ([I, A] -> 0, [II, A] and [I, B] -> 1, ...);
+- ungraded -> 9.
+
+Statements are ranked: recommendations before evidence statements, then grade, then specificity (how many
+population criteria the patient meets: a recommendation for exactly this subgroup before a general one), then id.
+The summary's lists stop at ``LIMITS`` (``counts`` gives the totals).
+Trials in the summary are the eligible and undetermined ones, ranked by design (``trials.DESIGNS``), then status
+(eligible first), then sample size (larger first).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# The summary is read at a tumour board: the ranked lists stop here (the full view keeps everything).
+LIMITS = {"recommendations": 30, "trials": 25, "decidingFields": 15}
+
+_NCCN = {"1": 0.0, "2a": 1.0, "preferred": 1.5, "2b": 2.0, "3": 3.0}
+_ROMAN = {"I": 0, "II": 1, "III": 2, "IV": 3, "V": 4}
+UNGRADED = 9.0
+
+
+def grade_rank(system: str | None, level: str | None) -> float:
+    if not level:
+        return UNGRADED
+    text = level.strip()
+    if (system or "").upper() == "NCCN" or text.lower().startswith("category") or text.lower() == "preferred":
+        key = text.lower().replace("category", "").strip()
+        return _NCCN.get(key, UNGRADED)
+    match = re.match(r"^\[?\s*(I{1,3}|IV|V)\s*,\s*([A-E])\s*\]?$", text)
+    if match:
+        return float(_ROMAN[match.group(1)] + "ABCDE".index(match.group(2)))
+    return UNGRADED
+
+
+def statement_order(entry: dict[str, Any]) -> tuple:
+    return (entry["kind"] != "recommendation", grade_rank(entry.get("gradingSystem"), entry.get("level")),
+            -entry.get("specificity", 0), entry["id"])
+
+
+def trial_order(entry: dict[str, Any]) -> tuple:
+    return (entry["designRank"], entry["status"] != "eligible", -(entry.get("sampleSize") or 0), entry["label"])
+
+
+def _caution_summary(c: dict[str, Any]) -> dict[str, Any]:
+    entry = {k: c.get(k) for k in ("id", "label", "text", "reason", "certainty", "source", "quote")}
+    entry["treatments"] = [t["id"] for t in c["treatments"]]
+    if c.get("missingFields"):
+        entry["missingFields"] = c["missingFields"]
+    return entry
+
+
+def _statement_summary(s: dict[str, Any]) -> dict[str, Any]:
+    return {"id": s["id"], "label": s["label"], "kind": s["kind"], "level": s["level"], "direction": s["direction"],
+            "applicability": s["applicability"], "specificity": s["specificity"]}
+
+
+def _trial_summary(t: dict[str, Any]) -> dict[str, Any]:
+    headline = t.get("headline")
+    if headline:
+        headline = {k: headline[k] for k in ("endpoint", "statistic", "value", "ciLower", "ciUpper", "pValue", "primary")}
+    return {"id": t["id"], "label": t["label"], "design": t["design"], "phase": t["phase"], "sampleSize": t["sampleSize"],
+            "registryIds": t["registryIds"], "status": t["status"], "recruitment": t["recruitment"], "headline": headline}
+
+
+def deciding_fields(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """Missing fields that would decide undetermined verdicts, ranked by how many verdicts each decides."""
+    counts: dict[str, dict[str, int]] = {}
+
+    def add(fields, kind):
+        for f in set(fields or []):
+            counts.setdefault(f, {"trials": 0, "statements": 0, "scores": 0})[kind] += 1
+
+    for t in answer["trials"]:
+        if t["status"] == "undetermined":
+            add(t["missingFields"], "trials")
+    for s in answer["recommendations"]:
+        if s["applicability"] == "unknown":
+            add(s.get("missingFields"), "statements")
+    d = answer["derived"]
+    fong = d.get("fongScore") or {}
+    if fong.get("min") != fong.get("max"):
+        add(fong.get("missing"), "scores")
+    for key in ("tumourBurdenScore", "futureLiverRemnantAdequate"):
+        if (d.get(key) or {}).get("value") is None:
+            add((d.get(key) or {}).get("missing"), "scores")
+    ranked = [{"field": f, "decides": sum(c.values()), **c} for f, c in counts.items()]
+    ranked.sort(key=lambda e: (-e["decides"], e["field"]))
+    return ranked
+
+
+def build(answer: dict[str, Any]) -> dict[str, Any]:
+    """The summary; ``counts`` gives the totals where the ranked lists stop at ``LIMITS`` (the full view has all)."""
+    # answer["recommendations"] is already in statement_order
+    applying = [s for s in answer["recommendations"] if s["applicability"] == "applies"]
+    trials = [t for t in answer["trials"] if t["status"] in ("eligible", "undetermined")]
+    trials.sort(key=trial_order)
+    cautions = sorted(answer["cautions"], key=lambda c: (c["certainty"] != "certain", c["id"]))
+    recommendations_applying = [s for s in applying if s["kind"] == "recommendation"]
+    return {
+        "cautions": [_caution_summary(c) for c in cautions],
+        "recommendations": [_statement_summary(s) for s in applying[:LIMITS["recommendations"]]],
+        "trials": [_trial_summary(t) for t in trials[:LIMITS["trials"]]],
+        "decidingFields": deciding_fields(answer)[:LIMITS["decidingFields"]],
+        "counts": {
+            "recommendationsApplying": len(recommendations_applying),
+            "statementsApplying": len(applying) - len(recommendations_applying),
+            "statementsNotApplying": sum(1 for s in answer["recommendations"] if s["applicability"] == "does-not-apply"),
+            "statementsUnknown": sum(1 for s in answer["recommendations"] if s["applicability"] == "unknown"),
+            "trialsEligible": sum(1 for t in trials if t["status"] == "eligible"),
+            "trialsUndetermined": sum(1 for t in trials if t["status"] == "undetermined"),
+            "cautionsCertain": sum(1 for c in cautions if c["certainty"] == "certain"),
+            "cautionsPossible": sum(1 for c in cautions if c["certainty"] == "possible"),
+        },
+        "limits": dict(LIMITS),
+    }

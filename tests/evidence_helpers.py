@@ -22,12 +22,12 @@ def record(name_or_dict):
 
 def store_with(turtle: str, base: EmbeddedStore | None = None) -> EmbeddedStore:
     """A store holding ``base``'s quads (or nothing) plus the given Turtle in the evidence graph."""
-    store = EmbeddedStore(list(base.store.quads_for_pattern(None, None, None)) if base is not None else [])
+    quads = list(ox.parse(base.dump(), format=ox.RdfFormat.N_QUADS)) if base is not None else []
     prefixes = (f"@prefix crlm: <{paths.CRLM}> . @prefix crlmd: <{paths.CRLMD}> . "
                 "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> . @prefix owl: <http://www.w3.org/2002/07/owl#> .\n")
-    store.store.extend(ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(paths.GRAPH_EVIDENCE))
-                       for t in ox.parse(prefixes + turtle, format=ox.RdfFormat.TURTLE))
-    return store
+    quads += [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(paths.GRAPH_EVIDENCE))
+              for t in ox.parse(prefixes + turtle, format=ox.RdfFormat.TURTLE)]
+    return EmbeddedStore(quads)
 
 
 def by_id(entries, entry_id):

@@ -23,9 +23,8 @@ def fixture_lookup() -> EvidenceLookup:
     from pathlib import Path
 
     path = Path(__file__).parent / "fixtures" / "cautions.ttl"
-    store = EmbeddedStore([])
-    store.store.extend(ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(paths.GRAPH_EVIDENCE))
-                       for t in ox.parse(path.read_bytes(), format=ox.RdfFormat.TURTLE))
+    store = EmbeddedStore([ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(paths.GRAPH_EVIDENCE))
+                           for t in ox.parse(path.read_bytes(), format=ox.RdfFormat.TURTLE)])
     return EvidenceLookup(store)
 
 

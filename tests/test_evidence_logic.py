@@ -143,3 +143,20 @@ def test_exclusion_criteria_say_whether_they_exclude(answers):
                 else:
                     assert "excludes" not in c
     assert seen == {True, False, None}
+
+
+def test_a_wording_only_alternative_keeps_an_any_of_group_undecided(lookup):
+    """OLIVIA admits "no upfront R0/R1 possible, remnant < 30 %, or contact with major vessels"
+    (references.md). The record cannot express vessel contact: a resectable patient with a 45 %
+    remnant fails the two evaluable alternatives but may meet the third, so OLIVIA is
+    undetermined for them, never ineligible."""
+    answer = lookup.evaluate(record({"id": "olivia-probe", "age": 60, "ecog": 0,
+                                     "liverMetastases": {"count": 3, "largestDiameterMm": 30, "resectability": "resectable"},
+                                     "extrahepaticDisease": False, "liver": {"futureLiverRemnantPercent": 45},
+                                     "priorTherapy": {"systemicChemotherapy": False}, "molecular": {"ras": "wild-type"}}))
+    olivia = by_id(answer["trials"], "OLIVIA")
+    statuses = {c["id"]: (c["status"], c["evaluable"]) for c in olivia["criteria"]}
+    assert statuses["OLIVIA_CritNoUpfrontR0R1"] == ("not-met", True)
+    assert statuses["OLIVIA_CritRemnantBelow30"] == ("not-met", True)
+    assert statuses["OLIVIA_CritMajorVesselContact"] == ("unknown", False)
+    assert olivia["status"] == "undetermined"

@@ -137,8 +137,15 @@ class TreeEvaluator:
         if node in self.groups:
             kind, members = self.groups[node]
             statuses = [self._node(m, out, seen) for m in members]
-            evaluable = [s for s, m in zip(statuses, members) if self.is_evaluable(m)]
-            return combine(kind, evaluable) if evaluable else UNKNOWN
+            if not any(self.is_evaluable(m) for m in members):
+                return UNKNOWN  # wording only: the group needs screening, it is not vacuously met
+            if kind == "any":
+                # a wording-only alternative may be the one the patient satisfies: it keeps the
+                # group undecided instead of letting the evaluable alternatives fail it
+                return combine(kind, [s if self.is_evaluable(m) else UNKNOWN for s, m in zip(statuses, members)])
+            # all-of: wording-only members cannot be decided from the record and are screened
+            # by hand (statusBasis); the evaluable ones decide
+            return combine(kind, [s for s, m in zip(statuses, members) if self.is_evaluable(m)])
         criterion = self.criteria.get(node)
         if criterion is None:
             return UNKNOWN

@@ -98,7 +98,10 @@ def headline_of(outcomes: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not comparisons:
         return None
     best = next((o for o in comparisons if o["primary"]), comparisons[0])
-    return {"id": best["id"], "endpoint": best["endpoint"], "statistic": best["kind"], "value": best["value"],
+    # the figure's label and analysed population travel with it: a subgroup result (OPUS, KRAS wild-type)
+    # must not read as the effect in every patient
+    return {"id": best["id"], "label": best.get("label"), "population": best.get("population"),
+            "endpoint": best["endpoint"], "statistic": best["kind"], "value": best["value"],
             "ciLower": best.get("ciLower"), "ciUpper": best.get("ciUpper"), "pValue": best.get("pValue"),
             "pValueComparator": best.get("pValueComparator"), "primary": best["primary"], "source": best.get("source")}
 

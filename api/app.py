@@ -15,6 +15,7 @@ from typing import Any, AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from starlette.concurrency import run_in_threadpool
 
 import crlm_kg
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     problems.install(app)
     problems.document_validation_errors(app)
     install_patient_schema(app)
+    # evidence answers are hundreds of KB of repetitive JSON: compressed when the client accepts it
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"], allow_headers=["*"])
     privacy.install(settings)

@@ -6,100 +6,21 @@ The record is validated first; an invalid record gets the validation report
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from crlm_kg import patients
+from crlm_kg.evidence import SECTIONS, TRIAL_STATUSES, ViewError, apply_view
 from crlm_kg.settings import Settings
 
 from . import privacy
 from .deps import BatchBody, Body, LookupDep, SettingsDep
+from .evidence_models import EvidenceResponse
 from .problems import PROBLEM_JSON, Problem
 
 PATIENT_MEDIA_TYPES = ["application/json", "application/ld+json", "text/turtle"]
-
-
-class Loose(BaseModel):
-    """Stable keys are typed; more may be added (the contract allows it)."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class FongScore(Loose):
-    min: Optional[int] = Field(None, description="lowest score the known fields allow")
-    max: Optional[int] = Field(None, description="highest score the known fields allow")
-    missing: list[str] = Field(default_factory=list, description="fields whose absence widens the range")
-    source: Optional[str] = None
-
-
-class TumourBurdenScore(Loose):
-    value: Optional[float] = None
-    zone: Optional[str] = None
-    source: Optional[str] = None
-
-
-class FLRAdequacy(Loose):
-    value: Optional[bool] = None
-    threshold: Optional[float] = None
-    source: Optional[str] = None
-
-
-class Derived(Loose):
-    fongScore: FongScore
-    tumourBurdenScore: TumourBurdenScore
-    sidedness: Optional[str] = Field(None, description="left, right, or null when the location is missing or unassigned")
-    futureLiverRemnantAdequate: FLRAdequacy
-    classes: list[str] = Field(default_factory=list, description="defined patient classes of the ontology this patient falls in")
-
-
-class CriterionResult(Loose):
-    id: str
-    text: str
-    kind: str = Field(description="inclusion or exclusion")
-    status: str = Field(description="met, not-met or unknown")
-    evaluable: bool
-    field: Optional[str] = None
-    patientValue: Any = None
-    sourceWording: Optional[str] = None
-    source: Optional[str] = None
-
-
-class OutcomeFigure(Loose):
-    id: str
-    endpoint: Optional[str] = None
-    value: Optional[float] = None
-    unit: Optional[str] = None
-    source: Optional[str] = None
-    quote: Optional[str] = None
-
-
-class TrialResult(Loose):
-    id: str
-    label: str
-    status: str = Field(description="eligible, ineligible or undetermined")
-    criteria: list[CriterionResult]
-    outcomes: list[OutcomeFigure]
-
-
-class StatementResult(Loose):
-    id: str
-    kind: str
-    label: Optional[str] = None
-    direction: Optional[str] = None
-    level: Optional[str] = None
-    source: Optional[str] = None
-    applicability: str
-    conflict: bool
-
-
-class EvidenceResponse(Loose):
-    patient: Optional[str]
-    derived: Derived
-    trials: list[TrialResult]
-    recommendations: list[StatementResult]
 
 
 def patient_request_body(description: str) -> dict[str, Any]:
@@ -136,6 +57,26 @@ async def valid_records(request: Request, route: str, body: bytes, settings: Set
 
 router = APIRouter(tags=["evidence"])
 
+ViewParam = Annotated[Literal["full", "summary"], Query(
+    description="summary: the patient, the derived values and the summary only (what a tumour board reads first); full: everything")]
+StatusParam = Annotated[str | None, Query(
+    description=f"full view: keep only trials with these statuses, comma-separated ({', '.join(TRIAL_STATUSES)})")]
+IncludeParam = Annotated[str | None, Query(
+    description=f"full view: keep only these sections, comma-separated ({', '.join(SECTIONS)})")]
+
+
+def viewed(answer: dict[str, Any], view: str, status: str | None, include: str | None) -> dict[str, Any]:
+    try:
+        return apply_view(answer, view, status, include)
+    except ViewError as exc:
+        field = "status" if "status" in str(exc) else "include"
+        raise Problem(422, "Unknown filter value", str(exc), [{"field": field, "rule": "in", "message": str(exc)}]) from None
+
+
+def _check_filters(view: str, status: str | None, include: str | None) -> None:
+    """Refuse an unknown filter value before any work (an empty answer would pass it off as a result)."""
+    viewed({"patient": None, "summary": {}, "derived": {}}, view, status, include)
+
 _REFUSALS = {
     413: {"description": "body too large", "content": {PROBLEM_JSON: {}}},
     415: {"description": "unsupported media type", "content": {PROBLEM_JSON: {}}},
@@ -149,15 +90,19 @@ _REFUSALS = {
     description="Validates the patient record, then returns derived scores, every trial with machine-evaluable eligibility "
     "(criterion by criterion), their outcome figures, and the applicable recommendations and evidence statements.",
     response_model=EvidenceResponse,
+    response_model_exclude_unset=True,
     responses={422: {"description": "invalid patient record: the validation report, nothing evaluated"}, **_REFUSALS},
     openapi_extra=patient_request_body("one patient record (JSON, JSON-LD or Turtle)"),
 )
-async def evidence(request: Request, body: Body, settings: SettingsDep, lookup: LookupDep) -> dict[str, Any]:
+async def evidence(request: Request, body: Body, settings: SettingsDep, lookup: LookupDep, view: ViewParam = "full",
+                   status: StatusParam = None, include: IncludeParam = None) -> dict[str, Any]:
+    _check_filters(view, status, include)
     records = await valid_records(request, "/evidence", body, settings)
     if len(records) != 1:
         raise Problem(422, "One patient record expected", f"got {len(records)} records; POST /evidence/batch evaluates several",
                       [{"field": "(document)", "rule": "single-record", "message": "send exactly one patient record"}])
-    return await run_in_threadpool(lookup.evaluate, records[0])
+    answer = await run_in_threadpool(lookup.evaluate, records[0])
+    return viewed(answer, view, status, include)
 
 
 @router.post(
@@ -165,9 +110,12 @@ async def evidence(request: Request, body: Body, settings: SettingsDep, lookup: 
     summary="Evidence for a list of patients",
     description="Validates every record first (one validation run); evaluates them only if all are valid.",
     response_model=list[EvidenceResponse],
+    response_model_exclude_unset=True,
     responses={422: {"description": "at least one invalid record: the validation report"}, **_REFUSALS},
     openapi_extra=patient_request_body("a JSON list of patient records (or JSON-LD / Turtle with several patients)"),
 )
-async def evidence_batch(request: Request, body: BatchBody, settings: SettingsDep, lookup: LookupDep) -> list[dict[str, Any]]:
+async def evidence_batch(request: Request, body: BatchBody, settings: SettingsDep, lookup: LookupDep, view: ViewParam = "full",
+                         status: StatusParam = None, include: IncludeParam = None) -> list[dict[str, Any]]:
+    _check_filters(view, status, include)
     records = await valid_records(request, "/evidence/batch", body, settings)
-    return await run_in_threadpool(lambda: [lookup.evaluate(r) for r in records])
+    return await run_in_threadpool(lambda: [viewed(lookup.evaluate(r), view, status, include) for r in records])

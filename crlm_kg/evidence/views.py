@@ -16,6 +16,8 @@ class ViewError(ValueError):
 def _checked(values: Iterable[str] | None, allowed: tuple[str, ...], what: str) -> set[str] | None:
     if values is None:
         return None
+    if isinstance(values, str):  # "eligible,undetermined" is one value, not a sequence of letters
+        values = [values]
     items = {v.strip() for value in values for v in str(value).split(",") if v.strip()}
     unknown = sorted(items - set(allowed))
     if unknown:

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .settings import Settings, get_settings
+from . import paths
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -80,8 +81,33 @@ def _cmd_check(args: argparse.Namespace) -> int:
     for result in results:
         _print_gate(result)
     failed = [r for r in results if not r.ok and not r.skipped]
-    print(f"{len(results) - len(failed)} of {len(results)} gates passed" + (f"; failed: {', '.join(r.name for r in failed)}" if failed else ""))
-    return 1 if failed else 0
+    skipped = [r for r in results if r.skipped]
+    print(f"{len(results) - len(failed) - len(skipped)} of {len(results)} gates passed"
+          + (f"; skipped: {', '.join(r.name for r in skipped)}" if skipped else "")
+          + (f"; failed: {', '.join(r.name for r in failed)}" if failed else ""))
+    strict = args.strict or args.settings.strict
+    if skipped and strict:
+        print("strict mode (--strict or CRLM_KG_STRICT): a skipped gate fails the check", file=sys.stderr)
+    return 1 if failed or (skipped and strict) else 0
+
+
+def _cmd_audit_criteria(args: argparse.Namespace) -> int:
+    """Write the criteria audit table (source wording beside encoding) from the graph, or check it is current."""
+    from .evidence.audit import criteria_audit
+    from .store import open_store
+
+    text = criteria_audit(open_store(args.settings))
+    out = Path(args.out)
+    if args.check:
+        if not out.exists() or out.read_text(encoding="utf-8") != text:
+            print(f"crlm-kg audit-criteria: {out} is not current; run `crlm-kg audit-criteria` and commit it", file=sys.stderr)
+            return 1
+        print(f"{out} is current")
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
@@ -183,7 +209,13 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_build)
 
     p = sub.add_parser("check", help="run every quality gate (ontology, evidence shapes, patient shapes, SPARQL protocol)")
+    p.add_argument("--strict", action="store_true", help="a skipped gate (tool or source documents absent) fails the check (also CRLM_KG_STRICT=1)")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("audit-criteria", help="write docs/criteria-audit.md: every criterion's source wording beside its encoding")
+    p.add_argument("--out", default=str(paths.ROOT / "docs" / "criteria-audit.md"), help="where to write the table")
+    p.add_argument("--check", action="store_true", help="exit 1 if the file differs from what the graph gives")
+    p.set_defaults(func=_cmd_audit_criteria)
 
     p = sub.add_parser("stats", help="count studies, arms, figures, criteria and statements, and the provenance share")
     p.add_argument("--format", choices=["text", "json"], default="text")

@@ -36,3 +36,20 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     proc = lint(tmp_path)
     assert proc.returncode != 0
     assert "BROKEN" in proc.stdout and "crlm_kg.store.terms -> crlm_kg.checks" in proc.stdout
+
+
+ROUTE_DECORATORS = tuple(f"@{owner}.{verb}(" for owner in ("app", "router") for verb in ("get", "post", "put", "delete", "api_route", "route"))
+
+
+def test_every_module_is_under_500_lines_and_routes_live_on_routers():
+    """One concern per module (issue 11): no module over 500 lines, and no route defined as a
+    closure on the app (``@app.get`` inside a ``register()`` function) instead of an APIRouter."""
+    too_long, closures = [], []
+    for path in sorted((ROOT / "crlm_kg").rglob("*.py")) + sorted((ROOT / "api").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 500:
+            too_long.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
+        closures += [f"{path.relative_to(ROOT)}: {line.strip()}" for line in text.splitlines()
+                     if line.startswith((" ", "\t")) and line.strip().startswith(ROUTE_DECORATORS)]
+    assert too_long == []
+    assert closures == []

@@ -171,6 +171,7 @@ class Summary(Loose):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [SUMMARY_EXAMPLE]})
 
     cautions: list[Caution] = Field(description="evidence of harm or no benefit in the patient's subgroup, and treatments a guideline excludes the patient from")
+    subgroupFindings: list[SummaryRecommendation] = Field(default_factory=list, description="evidence statements that apply because of the patient's molecular subgroup (BRAF V600E, RAS, MMR, …)")
     recommendations: list[SummaryRecommendation] = Field(description="recommendations and statements that apply, ranked by grade and specificity")
     trials: list[SummaryTrial] = Field(description="eligible and undetermined trials, randomised phase 3 first")
     decidingFields: list[DecidingField] = Field(description="missing fields that would decide undetermined verdicts, most deciding first")

@@ -120,3 +120,14 @@ def test_the_cli_gives_the_api_summary(client):
     assert cli.returncode == 0, cli.stderr
     api = post(client, "/evidence", json.loads(path.read_text()), view="summary").json()
     assert json.loads(cli.stdout) == api
+
+
+def test_braf_v600e_prognosis_is_a_subgroup_finding_of_a_braf_patient(client):
+    """Seed 003's BRAF V600E statement reaches a BRAF V600E patient's summary, not a wild-type one's."""
+    braf = json.loads((patients.EXAMPLES / "braf-v600e.json").read_text())
+    summary = post(client, "/evidence", braf, view="summary").json()["summary"]
+    finding = next(f for f in summary["subgroupFindings"] if f["id"] == "Stmt_BRAFV600EWorsePrognosis")
+    assert finding["applicability"] == "applies" and finding["subgroup"] == ["BRAF V600E"]
+    wild = dict(braf, molecular={**braf["molecular"], "braf": "wild-type"})
+    other = post(client, "/evidence", wild, view="summary").json()["summary"]
+    assert all(f["id"] != "Stmt_BRAFV600EWorsePrognosis" for f in other["subgroupFindings"] + other["recommendations"])

@@ -15,7 +15,6 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .settings import Settings, get_settings
-from . import paths
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -213,7 +212,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("audit-criteria", help="write docs/criteria-audit.md: every criterion's source wording beside its encoding")
-    p.add_argument("--out", default=str(paths.ROOT / "docs" / "criteria-audit.md"), help="where to write the table")
+    p.add_argument("--out", default=str(settings.home / "docs" / "criteria-audit.md"), help="where to write the table")
     p.add_argument("--check", action="store_true", help="exit 1 if the file differs from what the graph gives")
     p.set_defaults(func=_cmd_audit_criteria)
 

@@ -10,7 +10,6 @@ SPARQL workers), so the first requests find everything built and never race to b
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from functools import cached_property
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI
@@ -88,12 +87,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def build_lookup(store: Store) -> EvidenceLookup:
     """An evidence lookup whose every cached structure is already read from ``store``: no request
     builds one lazily (or races another request to), and a store that cannot answer stops start-up."""
-    lookup = EvidenceLookup(store)
-    for cls in type(lookup).__mro__:
-        for name, attribute in vars(cls).items():
-            if isinstance(attribute, cached_property):
-                getattr(lookup, name)
-    return lookup
+    return EvidenceLookup(store).warm()
 
 
 class _StoreOfApp:

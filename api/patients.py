@@ -28,9 +28,10 @@ class ViolationModel(BaseModel):
 class ValidationReportModel(BaseModel):
     conforms: bool
     records: int = Field(description="number of records in the document")
-    format: Optional[Literal["json", "jsonld", "turtle"]] = None
+    format: Optional[Literal["json", "jsonld", "turtle", "fhir"]] = None
     violationCount: int
     violations: list[ViolationModel]
+    fhirUnmapped: Optional[list[dict[str, str]]] = Field(None, description="FHIR bundles only: each resource and element that gave no field, and why")
 
 
 class FieldErrorModel(BaseModel):

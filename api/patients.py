@@ -85,6 +85,7 @@ router = APIRouter(tags=["patients"])
     "/patients/validate",
     summary="Validate patient records (JSON, JSON-LD or Turtle; one or a list)",
     response_model=ValidationReportModel,
+    response_model_exclude_unset=True,  # fhirUnmapped only for FHIR bundles
     responses={
         422: {"model": InvalidPatientProblem, "description": "the records break the contract", "content": {PROBLEM_JSON: {}}},
         413: {"description": "the body is larger than CRLM_KG_MAX_BODY_BYTES", "content": {PROBLEM_JSON: {}}},

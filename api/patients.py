@@ -28,9 +28,10 @@ class ViolationModel(BaseModel):
 class ValidationReportModel(BaseModel):
     conforms: bool
     records: int = Field(description="number of records in the document")
-    format: Optional[Literal["json", "jsonld", "turtle"]] = None
+    format: Optional[Literal["json", "jsonld", "turtle", "fhir"]] = None
     violationCount: int
     violations: list[ViolationModel]
+    fhirUnmapped: Optional[list[dict[str, str]]] = Field(None, description="FHIR bundles only: each resource and element that gave no field, and why")
 
 
 class FieldErrorModel(BaseModel):
@@ -84,6 +85,7 @@ router = APIRouter(tags=["patients"])
     "/patients/validate",
     summary="Validate patient records (JSON, JSON-LD or Turtle; one or a list)",
     response_model=ValidationReportModel,
+    response_model_exclude_unset=True,  # fhirUnmapped only for FHIR bundles
     responses={
         422: {"model": InvalidPatientProblem, "description": "the records break the contract", "content": {PROBLEM_JSON: {}}},
         413: {"description": "the body is larger than CRLM_KG_MAX_BODY_BYTES", "content": {PROBLEM_JSON: {}}},

@@ -19,6 +19,7 @@ from .report import Batch, PatientRecord, Problems, field_value
 JSON_TYPES = {"application/json", "text/json"}
 JSONLD_TYPES = {"application/ld+json"}
 TURTLE_TYPES = {"text/turtle", "application/x-turtle", "application/turtle"}
+FHIR_TYPES = {"application/fhir+json"}
 
 
 def media_type(content_type: str | None) -> str | None:
@@ -28,8 +29,10 @@ def media_type(content_type: str | None) -> str | None:
 
 
 def detect_format(data: bytes, filename: str | None = None, content_type: str | None = None) -> str:
-    """"json", "jsonld" or "turtle": from the content type, else the file suffix, else the content."""
+    """"json", "jsonld", "turtle" or "fhir": from the content type, else the file suffix, else the content."""
     media = media_type(content_type)
+    if media in FHIR_TYPES or (filename and str(filename).lower().endswith(".fhir.json")):
+        return "fhir"
     if media in JSON_TYPES:
         return "json"
     if media in JSONLD_TYPES:
@@ -182,6 +185,23 @@ def parse(data: Any, filename: str | None, content_type: str | None) -> Batch:
     if json_depth(doc, MAX_DEPTH + 2) > MAX_DEPTH + 1:
         problems.add(None, "document", "(document)", "json", f"the JSON is nested too deeply (a patient record has at most {MAX_DEPTH} levels)")
         return Batch(rdflib.Graph(), [], problems, fmt, 0)
+    if fmt == "fhir" or (fmt == "json" and isinstance(doc, dict) and doc.get("resourceType") == "Bundle"):
+        return _fhir_batch(doc, problems)
     if _only_own_context(doc):
         return json_batch(doc, problems, fmt)
     return _jsonld_graph_batch(doc, problems)
+
+
+def _fhir_batch(doc: Any, problems: Problems) -> Batch:
+    """A FHIR R4 mCODE bundle: mapped to contract records by crlm_kg.fhir, then validated as JSON."""
+    from .. import fhir  # imported here: the FHIR models load only for FHIR documents
+
+    mapping = fhir.records_from_bundle(doc)
+    for error in mapping.errors:
+        problems.add(None, "document", f"{error['resource']} {error['element']}", "fhir", error["message"])
+    if mapping.errors:
+        batch = Batch(rdflib.Graph(), [], problems, "fhir", 0)
+    else:
+        batch = json_batch(mapping.records, problems, "fhir")
+    batch.fhir_unmapped = mapping.unmapped
+    return batch

@@ -36,15 +36,19 @@ class ValidationReport:
     violations: list[Violation] = field(default_factory=list)
     records: int = 0
     format: str | None = None
+    fhir_unmapped: list[dict[str, str]] | None = None  # a FHIR bundle's resources and elements that gave no field
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "conforms": self.conforms,
             "records": self.records,
             "format": self.format,
             "violationCount": len(self.violations),
             "violations": [v.to_json() for v in self.violations],
         }
+        if self.fhir_unmapped is not None:
+            out["fhirUnmapped"] = self.fhir_unmapped
+        return out
 
     def to_text(self) -> str:
         if self.conforms:
@@ -154,3 +158,4 @@ class Batch:
     problems: Problems
     format: str
     count: int
+    fhir_unmapped: list[dict[str, str]] | None = None

@@ -87,7 +87,7 @@ def validate_batch(batch: Batch) -> ValidationReport:
         for result in results.subjects(RDF.type, SH.ValidationResult):
             violations.append(_to_violation(results, result, by_node, shapes))
     violations = _tidy(violations)
-    return ValidationReport(not violations, violations, batch.count, batch.format)
+    return ValidationReport(not violations, violations, batch.count, batch.format, batch.fhir_unmapped)
 
 
 def _to_violation(results: rdflib.Graph, result: Any, by_node: dict, shapes: rdflib.Graph) -> Violation:

@@ -45,14 +45,21 @@ def validation_problem(report: patients.ValidationReport) -> Problem:
                    errors, report=report.to_json())
 
 
-async def valid_records(request: Request, route: str, body: bytes, settings: Settings) -> list:
-    """The request's patient records, or a 422 with the validation report: nothing invalid is evaluated."""
+async def valid_records(request: Request, route: str, body: bytes, settings: Settings) -> tuple[patients.ValidationReport, list]:
+    """The request's validation report and patient records, or a 422 with the report: nothing invalid is evaluated."""
     privacy.record_received(route, body, settings)
     # validation and evaluation are CPU-bound: off the event loop, so other clients keep being served
     report, records = await run_in_threadpool(patients.parse_and_validate, body, None, request.headers.get("content-type"))
     if not report.conforms:
         raise validation_problem(report)
-    return records
+    return report, records
+
+
+def with_fhir_notes(answer: dict[str, Any], report: patients.ValidationReport) -> dict[str, Any]:
+    """A FHIR bundle's elements that could not be mapped travel beside the answer, never dropped silently."""
+    if report.fhir_unmapped:
+        answer = {**answer, "fhirUnmapped": report.fhir_unmapped}
+    return answer
 
 
 router = APIRouter(tags=["evidence"])
@@ -97,12 +104,12 @@ _REFUSALS = {
 async def evidence(request: Request, body: Body, settings: SettingsDep, lookup: LookupDep, view: ViewParam = "full",
                    status: StatusParam = None, include: IncludeParam = None) -> dict[str, Any]:
     _check_filters(view, status, include)
-    records = await valid_records(request, "/evidence", body, settings)
+    report, records = await valid_records(request, "/evidence", body, settings)
     if len(records) != 1:
         raise Problem(422, "One patient record expected", f"got {len(records)} records; POST /evidence/batch evaluates several",
                       [{"field": "(document)", "rule": "single-record", "message": "send exactly one patient record"}])
     answer = await run_in_threadpool(lookup.evaluate, records[0])
-    return viewed(answer, view, status, include)
+    return with_fhir_notes(viewed(answer, view, status, include), report)
 
 
 @router.post(
@@ -117,5 +124,5 @@ async def evidence(request: Request, body: Body, settings: SettingsDep, lookup: 
 async def evidence_batch(request: Request, body: BatchBody, settings: SettingsDep, lookup: LookupDep, view: ViewParam = "full",
                          status: StatusParam = None, include: IncludeParam = None) -> list[dict[str, Any]]:
     _check_filters(view, status, include)
-    records = await valid_records(request, "/evidence/batch", body, settings)
-    return await run_in_threadpool(lambda: [viewed(lookup.evaluate(r), view, status, include) for r in records])
+    report, records = await valid_records(request, "/evidence/batch", body, settings)
+    return await run_in_threadpool(lambda: [with_fhir_notes(viewed(lookup.evaluate(r), view, status, include), report) for r in records])

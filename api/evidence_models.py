@@ -186,3 +186,4 @@ class EvidenceResponse(Loose):
     trials: Optional[list[TrialResult]] = None
     recommendations: Optional[list[StatementResult]] = None
     cautions: Optional[list[Caution]] = None
+    fhirUnmapped: Optional[list[dict[str, str]]] = Field(None, description="FHIR bundles only: each resource and element that gave no field, and why")

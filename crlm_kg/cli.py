@@ -128,6 +128,12 @@ def _read_input(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
+def _print_fhir_unmapped(report) -> None:
+    """What a FHIR bundle held that could not be mapped: on stderr, beside the answer, never dropped."""
+    for item in report.fhir_unmapped or []:
+        print(f"fhir: not mapped: {item['resource']} {item['element']}: {item['reason']}", file=sys.stderr)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from . import patients
 
@@ -137,6 +143,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"crlm-kg validate: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     report = patients.validate_document(data, filename=args.file)
+    _print_fhir_unmapped(report)
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -155,6 +162,7 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
         print(f"crlm-kg evidence: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     report, records = patients.parse_and_validate(data, filename=args.file)
+    _print_fhir_unmapped(report)
     if not report.conforms:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return 1

@@ -29,8 +29,17 @@ def test_evidence_for_a_bundle_is_the_evidence_for_its_record(client):
     assert from_fhir.status_code == 200, from_fhir.text[:500]
     assert from_json.status_code == 200
     answer = from_fhir.json()
-    answer.pop("fhirUnmapped", None)  # the lead's API hook may add the unmapped list beside the answer
+    answer.pop("fhirUnmapped", None)  # beside the answer, tested below
     assert answer == from_json.json()
+
+
+def test_the_evidence_answer_lists_what_the_bundle_held_that_was_not_mapped(client):
+    """Nothing in a bundle is dropped silently: the unmapped medication comes back beside the answer."""
+    response = client.post("/evidence", params={"view": "summary"}, content=(FHIR_EXAMPLES / "braf-v600e.fhir.json").read_bytes(), headers=FHIR)
+    assert response.status_code == 200, response.text[:500]
+    assert [u["resource"] for u in response.json()["fhirUnmapped"]] == ["MedicationAdministration/oxaliplatin-1"]
+    plain = client.post("/evidence", content=json.dumps(expected_record(BUNDLE)), headers={"content-type": "application/json"})
+    assert "fhirUnmapped" not in plain.json()
 
 
 def test_validate_reports_the_unmapped_elements(client):

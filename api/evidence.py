@@ -16,7 +16,7 @@ from crlm_kg.evidence import SECTIONS, TRIAL_STATUSES, ViewError, apply_view
 from crlm_kg.settings import Settings
 
 from . import privacy
-from .deps import BatchBody, Body, LookupDep, SettingsDep
+from .deps import BatchBody, Body, LookupDep, SettingsDep, patient_limits
 from .evidence_models import EvidenceResponse
 from .problems import PROBLEM_JSON, Problem
 
@@ -40,16 +40,27 @@ def patient_request_body(description: str) -> dict[str, Any]:
 
 
 def validation_problem(report: patients.ValidationReport) -> Problem:
-    errors = [{"field": v.field, "rule": v.rule, "message": v.message, "record": v.record} for v in report.violations]
-    return Problem(422, "Invalid patient record", f"{len(errors)} violation(s) of the patient contract; nothing was evaluated",
-                   errors, report=report.to_json())
+    report_json = report.to_json()
+    errors = [{"field": v["field"], "rule": v["rule"], "message": v["message"], "record": v["record"]} for v in report_json["violations"]]
+    return Problem(422, "Invalid patient record", f"{report.violation_count} violation(s) of the patient contract; nothing was evaluated",
+                   errors, report=report_json)
 
 
-async def valid_records(request: Request, route: str, body: bytes, settings: Settings) -> list:
-    """The request's patient records, or a 422 with the validation report: nothing invalid is evaluated."""
+def single_record_problem() -> Problem:
+    return Problem(422, "One patient record expected", "the document holds several records; POST /evidence/batch evaluates several",
+                   [{"field": "(document)", "rule": "single-record", "message": "send exactly one patient record"}])
+
+
+async def valid_records(request: Request, route: str, body: bytes, settings: Settings, single: bool = False) -> list:
+    """The request's patient records, or a 422 with the validation report: nothing invalid is evaluated.
+
+    ``single``: a second record stops the parse (before anything is validated) with a 422."""
     privacy.record_received(route, body, settings)
+    limits = patient_limits(settings, records=1 if single else None)
     # validation and evaluation are CPU-bound: off the event loop, so other clients keep being served
-    report, records = await run_in_threadpool(patients.parse_and_validate, body, None, request.headers.get("content-type"))
+    report, records = await run_in_threadpool(patients.parse_and_validate, body, None, request.headers.get("content-type"), limits)
+    if single and any(v.rule == "maxRecords" for v in report.violations):
+        raise single_record_problem()
     if not report.conforms:
         raise validation_problem(report)
     return records
@@ -97,10 +108,9 @@ _REFUSALS = {
 async def evidence(request: Request, body: Body, settings: SettingsDep, lookup: LookupDep, view: ViewParam = "full",
                    status: StatusParam = None, include: IncludeParam = None) -> dict[str, Any]:
     _check_filters(view, status, include)
-    records = await valid_records(request, "/evidence", body, settings)
+    records = await valid_records(request, "/evidence", body, settings, single=True)
     if len(records) != 1:
-        raise Problem(422, "One patient record expected", f"got {len(records)} records; POST /evidence/batch evaluates several",
-                      [{"field": "(document)", "rule": "single-record", "message": "send exactly one patient record"}])
+        raise single_record_problem()
     answer = await run_in_threadpool(lookup.evaluate, records[0])
     return viewed(answer, view, status, include)
 

@@ -39,8 +39,7 @@ def get_lookup(request: Request) -> EvidenceLookup:
 
 def patient_limits(settings: Settings, records: int | None = None) -> Limits:
     """The work one patient document may ask for, from the settings (``records``: a route's own cap)."""
-    return Limits(records=records if records is not None else settings.max_records, keys=settings.max_record_keys,
-                  violations=settings.max_report_violations, document_keys=(settings.max_records + 1) * settings.max_record_keys)
+    return Limits.from_settings(settings, records)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -112,7 +112,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"crlm-kg validate: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    report = patients.validate_document(data, filename=args.file)
+    report = patients.validate_document(data, filename=args.file, limits=patients.Limits.from_settings(args.settings))
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:

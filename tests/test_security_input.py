@@ -287,6 +287,17 @@ def test_rdf_documents_of_many_patients_are_refused_while_parsing(client, route,
     assert rule == ("single-record" if route == "/evidence" else "maxRecords")
 
 
+def test_patients_nested_in_one_jsonld_node_are_counted_while_parsing():
+    """A JSON-LD document whose one top node embeds the patients passes the cheap count of top-level
+    nodes; the store the parser writes into stops it."""
+    context = {"crlm": "https://w3id.org/crlm-kg/ontology#", "age": {"@id": "crlm:age"}, "has": {"@id": "urn:has"}}
+    embedded = [{"@id": f"https://w3id.org/crlm-kg/patient/p{i}", "age": 60} for i in range(50)]
+    doc = json.dumps({"@context": context, "@id": "urn:wrapper", "has": embedded}).encode()
+    report = patients.validate_document(doc, content_type="application/ld+json", limits=Limits(records=10))
+    assert [v.rule for v in report.violations] == ["maxRecords"]
+    assert patients.validate_document(doc, content_type="application/ld+json", limits=Limits(records=50, keys=64)).records == 50
+
+
 def test_evidence_refuses_a_second_record_before_validating(client, monkeypatch):
     """/evidence stops at the second record, in every format: the batch is never validated."""
     from crlm_kg.patients import validation

@@ -28,7 +28,7 @@ the quality gates).
 
 from __future__ import annotations
 
-from .contract import (ANONYMOUS_BASE, CONTEXT_FILE, CONTEXT_IRI, ID_PATTERN, MAX_DEPTH, MAX_RECORDS, PATIENT_BASE, SHAPES_FILE,
+from .contract import (ANONYMOUS_BASE, CONTEXT_FILE, CONTEXT_IRI, ID_PATTERN, MAX_DEPTH, PATIENT_BASE, SHAPES_FILE,
                        ContractContext, FieldSpec, contract, field_spec, json_path_for)
 from .contexts import ForeignContext
 from .examples import EXAMPLES, INVALID_EXAMPLES, shape_gates
@@ -40,7 +40,7 @@ from .validation import parse_and_validate, shapes_graph, validate_document, val
 
 __all__ = [
     "ANONYMOUS_BASE", "CONTEXT_FILE", "CONTEXT_IRI", "DEFAULT_LIMITS", "EXAMPLES", "ForeignContext", "Limits", "ID_PATTERN", "INVALID_EXAMPLES", "JSONLD_TYPES", "JSON_TYPES",
-    "MAX_DEPTH", "MAX_RECORDS", "PATIENT_BASE", "SHAPES_FILE", "TURTLE_TYPES", "ContractContext", "FieldSpec", "PatientRecord",
+    "MAX_DEPTH", "PATIENT_BASE", "SHAPES_FILE", "TURTLE_TYPES", "ContractContext", "FieldSpec", "PatientRecord",
     "ValidationReport", "Violation", "contract", "detect_format", "field_spec", "json_path_for", "parse", "parse_and_validate",
     "quiet_rdflib", "shape_gates", "shapes_graph", "validate_document", "validate_records", "warm_up",
 ]

@@ -37,6 +37,12 @@ class Limits:
     #: records is parsed (cheaply) and refused as more than one record, not as too many keys
     document_keys: int = 0
 
+    @classmethod
+    def from_settings(cls, settings: Any, records: int | None = None) -> "Limits":
+        """The limits a ``Settings`` gives (``records``: a route's own cap, e.g. 1 for ``/evidence``)."""
+        return cls(records=records if records is not None else settings.max_records, keys=settings.max_record_keys,
+                   violations=settings.max_report_violations, document_keys=(settings.max_records + 1) * settings.max_record_keys)
+
     @property
     def triples(self) -> int:
         return self.records * self.keys

@@ -57,8 +57,8 @@ class ValidationReport:
             return f"valid: {self.records} patient record{'s' if self.records != 1 else ''} conform{'' if self.records != 1 else 's'} to the patient contract"
         lines = []
         for v in self.violations:
-            where = f"record {v.record}" if isinstance(v.record, int) else str(v.record)
-            lines.append(f"{where}: {v.field} [{v.rule}] {v.message}")
+            where = f"record {v.record}" if isinstance(v.record, int) else printable(str(v.record))
+            lines.append(f"{where}: {printable(v.field)} [{v.rule}] {printable(v.message)}")
         if self.violation_count > len(self.violations):
             lines.append(f"… and {self.violation_count - len(self.violations)} more violations (not listed)")
         return "\n".join(lines)

@@ -23,7 +23,7 @@ from crlm_kg.evidence import EvidenceLookup
 from crlm_kg.settings import Settings, get_settings
 from crlm_kg.store import Store, open_store
 
-from . import browse, evidence, health, privacy, problems
+from . import browse, evidence, health, log_throttle, privacy, problems
 from . import patients as patients_api
 from .patient_schema import install_patient_schema
 from .sparql import SparqlService
@@ -67,6 +67,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Everything a request needs, built before the server accepts connections; closed at shutdown."""
     settings: Settings = app.state.settings
+    # here, not in create_app: uvicorn configures its loggers between the two
+    log_throttle.install(settings.log_repeats, settings.log_window)
     opened_here = app.state.store is None
     if opened_here:
         app.state.store = await run_in_threadpool(open_store, settings)

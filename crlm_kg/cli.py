@@ -47,7 +47,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except DataFileError as exc:
         print(f"crlm-kg serve: refusing to start, broken data file: {exc}", file=sys.stderr)
         return 1
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # behind nginx (deploy/nginx.conf), a cap on what uvicorn serves at once: past it, a 503 at once
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, limit_concurrency=args.limit_concurrency)
     return 0
 
 
@@ -142,7 +143,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"crlm-kg validate: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    report = patients.validate_document(data, filename=args.file)
+    report = patients.validate_document(data, filename=args.file, limits=patients.Limits.from_settings(args.settings))
     _print_fhir_unmapped(report)
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
@@ -207,6 +208,8 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.add_argument("--host", default=settings.host, help="default: CRLM_KG_HOST (%(default)s)")
     p.add_argument("--port", type=int, default=settings.port, help="default: CRLM_KG_PORT (%(default)s)")
     p.add_argument("--log-level", default="info")
+    p.add_argument("--limit-concurrency", type=int, default=settings.limit_concurrency,
+                   help="connections and tasks served at once, the next answered 503 (default: CRLM_KG_LIMIT_CONCURRENCY, %(default)s)")
     p.add_argument("--validate", dest="validate", action="store_true", default=settings.validate_on_start,
                    help="check the evidence against its SHACL shapes before serving (default; CRLM_KG_VALIDATE_ON_START=0 turns it off)")
     p.add_argument("--no-validate", dest="validate", action="store_false", help="skip the start-up shapes check (about 3-5 s)")

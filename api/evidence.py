@@ -102,7 +102,7 @@ async def evidence(request: Request, body: Body, settings: SettingsDep, lookup: 
         raise Problem(422, "One patient record expected", f"got {len(records)} records; POST /evidence/batch evaluates several",
                       [{"field": "(document)", "rule": "single-record", "message": "send exactly one patient record"}])
     answer = await run_in_threadpool(lookup.evaluate, records[0])
-    return viewed(answer, view, status, include)
+    return {**viewed(answer, view, status, include), "dataVersion": request.app.state.data_version.label}
 
 
 @router.post(
@@ -118,4 +118,4 @@ async def evidence_batch(request: Request, body: BatchBody, settings: SettingsDe
                          status: StatusParam = None, include: IncludeParam = None) -> list[dict[str, Any]]:
     _check_filters(view, status, include)
     records = await valid_records(request, "/evidence/batch", body, settings)
-    return await run_in_threadpool(lambda: [viewed(lookup.evaluate(r), view, status, include) for r in records])
+    return await run_in_threadpool(lambda: [{**viewed(lookup.evaluate(r), view, status, include), "dataVersion": request.app.state.data_version.label} for r in records])

@@ -185,3 +185,4 @@ class EvidenceResponse(Loose):
     trials: Optional[list[TrialResult]] = None
     recommendations: Optional[list[StatementResult]] = None
     cautions: Optional[list[Caution]] = None
+    dataVersion: Optional[str] = Field(None, description="the release number and the graph's content hash this answer was computed from (cite it)")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from . import __version__
 from .settings import Settings, get_settings
 
 
@@ -121,8 +122,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_evidence(args: argparse.Namespace) -> int:
     from . import evidence, patients
-    from .settings import get_settings
     from .store import open_store
+    from .versions import data_version
 
     try:
         data = _read_input(args.file)
@@ -133,9 +134,12 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     if not report.conforms:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return 1
-    lookup = evidence.EvidenceLookup(open_store(args.settings))
+    store = open_store(args.settings)
+    lookup = evidence.EvidenceLookup(store)
+    version = data_version(store).label  # the graph the answer comes from, as /evidence reports it
     try:
-        results = [evidence.apply_view(lookup.evaluate(record), args.view, args.status, args.include) for record in records]
+        results = [{**evidence.apply_view(lookup.evaluate(record), args.view, args.status, args.include), "dataVersion": version}
+                   for record in records]
     except evidence.ViewError as exc:
         print(f"crlm-kg evidence: {exc}", file=sys.stderr)
         return 1
@@ -168,6 +172,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     settings = settings if settings is not None else get_settings()
     parser = argparse.ArgumentParser(prog="crlm-kg", description="Knowledge graph of the clinical evidence for colorectal liver metastases.")
     parser.set_defaults(settings=settings)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the API and SPARQL endpoint on the embedded store")

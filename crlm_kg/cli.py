@@ -65,6 +65,14 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_release(args: argparse.Namespace) -> int:
+    from .release import build_release
+
+    for path in build_release(Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
 def _print_gate(result) -> None:
     mark = "SKIP" if result.skipped else ("PASS" if result.ok else "FAIL")
     print(f"[{mark}] {result.name}: {result.summary}")
@@ -186,6 +194,11 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="generate the RDF/XML copy and the HTML documentation of the ontology")
     p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("release", help="build the release files: N-Quads dump, ontology (Turtle, RDF/XML, merged with the evidence), "
+                                       "catalog, JSON-LD context, shapes, VoID/DCAT description, SHA256SUMS")
+    p.add_argument("--out", default="dist", help="folder to write them to (default: %(default)s)")
+    p.set_defaults(func=_cmd_release)
 
     p = sub.add_parser("check", help="run every quality gate (ontology, evidence shapes, patient shapes, SPARQL protocol)")
     p.set_defaults(func=_cmd_check)

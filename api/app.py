@@ -25,7 +25,7 @@ from crlm_kg.settings import Settings, get_settings
 from crlm_kg.store import Store, open_store
 from crlm_kg.versions import data_version
 
-from . import browse, evidence, health, privacy, problems
+from . import browse, evidence, health, linked_data, privacy, problems
 from . import patients as patients_api
 from .patient_schema import install_patient_schema
 from .sparql import SparqlService
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(patients_api.router)
     app.include_router(evidence.router)
     app.include_router(browse.router)
+    app.include_router(linked_data.router)
     return app
 
 

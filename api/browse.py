@@ -159,6 +159,9 @@ _REGISTRY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{2,60}$")
 
 def _find_study(store: Store, study_id: str) -> str:
     """The study's local name, from its own id or from a verified registry id (NCT…, ISRCTN…, EudraCT)."""
+    if not (_SLUG.match(study_id) or _REGISTRY_ID.match(study_id)):
+        raise Problem(404, "No such study", "study ids are letters, digits and _; registry ids letters, digits and - (GET /studies lists them)",
+                      [{"field": "study_id", "rule": "pattern", "message": "must match ^[A-Za-z][A-Za-z0-9_]*$ or a registry id"}])
     if _SLUG.match(study_id) and store.ask(f"ASK {{ <{paths.CRLMD + study_id}> a/rdfs:subClassOf* crlm:Study }}"):
         return study_id
     if _REGISTRY_ID.match(study_id):

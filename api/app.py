@@ -22,8 +22,9 @@ from crlm_kg import patients
 from crlm_kg.evidence import EvidenceLookup
 from crlm_kg.settings import Settings, get_settings
 from crlm_kg.store import Store, open_store
+from crlm_kg.versions import data_version
 
-from . import browse, evidence, health, log_throttle, privacy, problems
+from . import browse, evidence, health, linked_data, log_throttle, privacy, problems
 from . import patients as patients_api
 from .patient_schema import install_patient_schema
 from .sparql import SparqlService
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.settings = settings
     app.state.store = store  # None: the lifespan opens it
     app.state.lookup = None  # built by the lifespan
+    app.state.data_version = None  # computed by the lifespan, once: the graph is read-only
     # the SPARQL routes exist from the start (they are in the OpenAPI document); the store
     # they answer from may be opened only by the lifespan, hence the stand-in
     app.state.sparql = SparqlService(settings, store if store is not None else _StoreOfApp(app))
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(patients_api.router)
     app.include_router(evidence.router)
     app.include_router(browse.router)
+    app.include_router(linked_data.router)
     return app
 
 
@@ -77,6 +80,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # parsed here, on one thread, rather than by the first requests at once
         await run_in_threadpool(patients.warm_up)
         app.state.lookup = await run_in_threadpool(build_lookup, app.state.store)
+        app.state.data_version = await run_in_threadpool(data_version, app.state.store)
         await run_in_threadpool(app.state.sparql.start)
         yield
     finally:

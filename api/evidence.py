@@ -69,10 +69,12 @@ async def valid_records(request: Request, route: str, body: bytes, settings: Set
     return report, records
 
 
-def with_fhir_notes(answer: dict[str, Any], report: patients.ValidationReport) -> dict[str, Any]:
-    """A FHIR bundle's elements that could not be mapped travel beside the answer, never dropped silently."""
+def annotated(answer: dict[str, Any], report: patients.ValidationReport, request: Request) -> dict[str, Any]:
+    """The answer with the data version it was computed from (to cite it), and a FHIR bundle's elements
+    that could not be mapped (beside the answer, never dropped silently)."""
+    answer = {**answer, "dataVersion": request.app.state.data_version.label}
     if report.fhir_unmapped:
-        answer = {**answer, "fhirUnmapped": report.fhir_unmapped}
+        answer["fhirUnmapped"] = report.fhir_unmapped
     return answer
 
 
@@ -132,7 +134,7 @@ async def evidence(request: Request, body: Body, settings: SettingsDep, lookup: 
         raise single_record_problem()
     await stop_if_client_gone(request, "/evidence", 0, 1)
     answer = await run_in_threadpool(lookup.evaluate, records[0])
-    return with_fhir_notes(viewed(answer, view, status, include), report)
+    return annotated(viewed(answer, view, status, include), report, request)
 
 
 @router.post(
@@ -151,5 +153,5 @@ async def evidence_batch(request: Request, body: BatchBody, settings: SettingsDe
     answers = []
     for done, record in enumerate(records):  # one record per step, so that a client that has gone stops the batch
         await stop_if_client_gone(request, "/evidence/batch", done, len(records))
-        answers.append(await run_in_threadpool(lambda r=record: with_fhir_notes(viewed(lookup.evaluate(r), view, status, include), report)))
+        answers.append(await run_in_threadpool(lambda r=record: annotated(viewed(lookup.evaluate(r), view, status, include), report, request)))
     return answers

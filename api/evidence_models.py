@@ -187,3 +187,4 @@ class EvidenceResponse(Loose):
     recommendations: Optional[list[StatementResult]] = None
     cautions: Optional[list[Caution]] = None
     fhirUnmapped: Optional[list[dict[str, str]]] = Field(None, description="FHIR bundles only: each resource and element that gave no field, and why")
+    dataVersion: Optional[str] = Field(None, description="the release number and the graph's content hash this answer was computed from (cite it)")

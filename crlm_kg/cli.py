@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from . import __version__
 from .settings import Settings, get_settings
 
 
@@ -62,6 +63,14 @@ def _cmd_build(args: argparse.Namespace) -> int:
         print(f"wrote {docs}")
     except Exception as exc:  # documentation is a convenience; the build must not fail on it
         print(f"warning: ontology documentation not generated: {exc}", file=sys.stderr)
+    return 0
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from .release import build_release
+
+    for path in build_release(Path(args.out)):
+        print(f"wrote {path}")
     return 0
 
 
@@ -154,8 +163,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_evidence(args: argparse.Namespace) -> int:
     from . import evidence, patients
-    from .settings import get_settings
     from .store import open_store
+    from .versions import data_version
 
     try:
         data = _read_input(args.file)
@@ -167,9 +176,12 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     if not report.conforms:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return 1
-    lookup = evidence.EvidenceLookup(open_store(args.settings))
+    store = open_store(args.settings)
+    lookup = evidence.EvidenceLookup(store)
+    version = data_version(store).label  # the graph the answer comes from, as /evidence reports it
     try:
-        results = [evidence.apply_view(lookup.evaluate(record), args.view, args.status, args.include) for record in records]
+        results = [{**evidence.apply_view(lookup.evaluate(record), args.view, args.status, args.include), "dataVersion": version}
+                   for record in records]
     except evidence.ViewError as exc:
         print(f"crlm-kg evidence: {exc}", file=sys.stderr)
         return 1
@@ -202,6 +214,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     settings = settings if settings is not None else get_settings()
     parser = argparse.ArgumentParser(prog="crlm-kg", description="Knowledge graph of the clinical evidence for colorectal liver metastases.")
     parser.set_defaults(settings=settings)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the API and SPARQL endpoint on the embedded store")
@@ -217,6 +230,11 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="generate the RDF/XML copy and the HTML documentation of the ontology")
     p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("release", help="build the release files: N-Quads dump, ontology (Turtle, RDF/XML, merged with the evidence), "
+                                       "catalog, JSON-LD context, shapes, VoID/DCAT description, SHA256SUMS")
+    p.add_argument("--out", default="dist", help="folder to write them to (default: %(default)s)")
+    p.set_defaults(func=_cmd_release)
 
     p = sub.add_parser("check", help="run every quality gate (ontology, evidence shapes, patient shapes, SPARQL protocol)")
     p.add_argument("--strict", action="store_true", help="a skipped gate (tool or source documents absent) fails the check (also CRLM_KG_STRICT=1)")

@@ -106,6 +106,13 @@ class TreeResult:
         return sum(1 for c in self.criteria if c["status"] == MET and c["evaluable"])
 
 
+# bound on the shared (criterion, verdict, value) -> JSON cache: distinct patient values are few, but a
+# stream of distinct numbers must not grow it without limit
+_MAX_SHARED_ENTRIES = 50_000
+# deeper than any curated tree: a cycle in the data (a group that contains itself) stops here as unknown
+_MAX_TREE_DEPTH = 32
+
+
 class TreeEvaluator:
     """Evaluates all-of / any-of trees of criteria for one patient."""
 
@@ -118,10 +125,14 @@ class TreeEvaluator:
         self.patient_value_of = patient_value_of  # (criterion, leaf) -> value shown to the user
         self.deciding_fields_of = deciding_fields_of  # characteristic IRI -> record fields that would decide it
         self._static = static_cache if static_cache is not None else {}  # per-criterion parts that do not depend on the patient
+        # node -> evaluable, and (criterion, verdict, shown value, implication) -> its JSON entry: both hold for
+        # every patient, so they live in the shared cache (answers are read-only; see EvidenceLookup)
+        self._evaluable: dict[str, bool] = self._static.setdefault("\0evaluable", {})  # type: ignore[assignment]
+        self._entries: dict[tuple, dict[str, Any]] = self._static.setdefault("\0entries", {})  # type: ignore[assignment]
 
     def evaluate(self, roots: list[str], extra: list[dict[str, Any]] | None = None) -> TreeResult:
         out: list[dict[str, Any]] = []
-        statuses = [self._node(root, out, frozenset()) for root in roots]
+        statuses = [self._node(root, out, 0) for root in roots]
         for entry in extra or []:  # synthetic criteria (a statement's setting) join the all-of at the top
             out.append(entry)
             statuses.append(entry["status"])
@@ -130,22 +141,23 @@ class TreeEvaluator:
         missing = sorted({f for c in unique if c["status"] == UNKNOWN and c["evaluable"] for f in c.get("missingFields", [])})
         return TreeResult(status, unique, missing)
 
-    def _node(self, node: str, out: list[dict[str, Any]], seen: frozenset[str]) -> str:
-        if node in seen:  # a cycle in the data must not hang the service
+    def _node(self, node: str, out: list[dict[str, Any]], depth: int) -> str:
+        if depth > _MAX_TREE_DEPTH:  # a cycle in the data must not hang the service
             return UNKNOWN
-        seen = seen | {node}
-        if node in self.groups:
-            kind, members = self.groups[node]
-            statuses = [self._node(m, out, seen) for m in members]
-            if not any(self.is_evaluable(m) for m in members):
+        group = self.groups.get(node)
+        if group is not None:
+            kind, members = group
+            statuses = [self._node(m, out, depth + 1) for m in members]
+            evaluable = [self.is_evaluable(m) for m in members]
+            if not any(evaluable):
                 return UNKNOWN  # wording only: the group needs screening, it is not vacuously met
             if kind == "any":
                 # a wording-only alternative may be the one the patient satisfies: it keeps the
                 # group undecided instead of letting the evaluable alternatives fail it
-                return combine(kind, [s if self.is_evaluable(m) else UNKNOWN for s, m in zip(statuses, members)])
+                return combine(kind, [s if e else UNKNOWN for s, e in zip(statuses, evaluable)])
             # all-of: wording-only members cannot be decided from the record and are screened
             # by hand (statusBasis); the evaluable ones decide
-            return combine(kind, [s for s, m in zip(statuses, members) if self.is_evaluable(m)])
+            return combine(kind, [s for s, e in zip(statuses, evaluable) if e])
         criterion = self.criteria.get(node)
         if criterion is None:
             return UNKNOWN
@@ -155,12 +167,34 @@ class TreeEvaluator:
         return status
 
     def is_evaluable(self, node: str) -> bool:
-        if node in self.groups:
-            return any(self.is_evaluable(m) for m in self.groups[node][1])
-        criterion = self.criteria.get(node)
-        return criterion is not None and criterion.evaluable
+        known = self._evaluable.get(node)
+        if known is None:
+            if node in self.groups:
+                known = any(self.is_evaluable(m) for m in self.groups[node][1])
+            else:
+                criterion = self.criteria.get(node)
+                known = criterion is not None and criterion.evaluable
+            self._evaluable[node] = known
+        return known
 
     def to_json(self, criterion: Criterion, status: str, leaf: Leaf | None) -> dict[str, Any]:
+        value = self.patient_value_of(criterion, leaf)
+        implied = leaf.implied_by if leaf is not None and leaf.condition is not None else None
+        try:
+            key = (criterion.iri, status, value, implied)
+            hash(key)
+        except TypeError:  # a list of values: built afresh
+            key = None
+        if key is not None:
+            entry = self._entries.get(key)
+            if entry is None:
+                if len(self._entries) >= _MAX_SHARED_ENTRIES:
+                    self._entries.clear()
+                entry = self._entries[key] = self._build_json(criterion, status, leaf, value)
+            return entry
+        return self._build_json(criterion, status, leaf, value)
+
+    def _build_json(self, criterion: Criterion, status: str, leaf: Leaf | None, value: Any) -> dict[str, Any]:
         static = self._static.get(criterion.iri)
         if static is None:
             static = self._static[criterion.iri] = {
@@ -173,7 +207,7 @@ class TreeEvaluator:
         if criterion.kind == "exclusion":
             entry["excludes"] = None if status == UNKNOWN else status == NOT_MET
         entry.update(static)
-        entry["patientValue"] = self.patient_value_of(criterion, leaf)
+        entry["patientValue"] = value
         if leaf is not None and leaf.implied_by and leaf.condition is not None:
             entry["impliedBy"] = leaf.implied_by
         if status == UNKNOWN and criterion.evaluable and criterion.characteristic:

@@ -14,6 +14,7 @@ from typing import Iterator
 import pytest
 
 from crlm_kg.store import EmbeddedStore
+from tests import quality_gates, support
 
 
 @pytest.fixture(scope="session")
@@ -22,12 +23,6 @@ def repo_store() -> EmbeddedStore:
 
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen, log_file: Path, timeout: float = 120) -> None:
@@ -50,7 +45,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen, log_file: Path, timeout: f
 def uvicorn_server(log_file: Path, **env_overrides: str) -> Iterator[str]:
     """A fresh ``uvicorn --factory api.app:create_app`` process (its settings from the environment,
     as in production), its output written to ``log_file``; yields the base URL once it listens."""
-    port = _free_port()
+    port = support.free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), **env_overrides)
     env.pop("CRLM_KG_SPARQL_URL", None)
     with open(log_file, "wb") as out:
@@ -62,12 +57,7 @@ def uvicorn_server(log_file: Path, **env_overrides: str) -> Iterator[str]:
             _wait_for_port(port, proc, log_file)
             yield f"http://127.0.0.1:{port}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            support.stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +68,6 @@ def live_server(tmp_path_factory):
 
 # --------------------------------------------------------------------------- hooks: quality gates, server logs
 
-from tests import quality_gates, support  # noqa: E402
 
 
 def pytest_configure(config):

@@ -63,6 +63,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a server the test started, and kill it if it does not stop within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 # --------------------------------------------------------------------------- the graph the workers answer from
 
 # Per named graph and predicate: the number of triples and a SHA-256 of their sorted lines.
@@ -184,9 +194,4 @@ def running_server(log_dir: Path, env: dict[str, str], *, name: str = "uvicorn",
             yield base
         finally:
             RUNNING_LOGS.pop(name, None)
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop(proc)

@@ -26,7 +26,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.support import ROOT, free_port, log_tail, running_server, scaled, wait_until
+from tests.support import ROOT, free_port, log_tail, running_server, scaled, stop, wait_until
 
 CONFIG = ROOT / "deploy" / "nginx.conf"
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
@@ -79,12 +79,7 @@ def running_nginx(prefix: Path, upstream: str) -> Iterator[str]:
         wait_until(up, 30, f"nginx to proxy /health (log: {log})", interval=0.2)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
 
 
 def _service_env(tmp: Path) -> dict[str, str]:

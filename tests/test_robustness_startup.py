@@ -14,7 +14,8 @@ import pytest
 
 from crlm_kg.settings import Settings
 
-from tests.conftest import ROOT, _free_port
+from tests.conftest import ROOT
+from tests.support import free_port
 
 BROKEN_FILE = Path("data/studies/atom.ttl")
 
@@ -40,7 +41,7 @@ def _serve(home: Path, *extra: str) -> subprocess.CompletedProcess:
     for name in ("CRLM_KG_SPARQL_URL", "CRLM_KG_DEBUG", "CRLM_KG_VALIDATE_ON_START"):
         env.pop(name, None)
     # a server that (wrongly) starts is stopped by the timeout, which fails the test
-    return subprocess.run([sys.executable, "-m", "crlm_kg.cli", "serve", "--port", str(_free_port()), *extra],
+    return subprocess.run([sys.executable, "-m", "crlm_kg.cli", "serve", "--port", str(free_port()), *extra],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -13,6 +13,7 @@ from typing import Iterator
 
 import pytest
 
+from crlm_kg.evidence import EvidenceLookup
 from crlm_kg.store import EmbeddedStore
 from tests import quality_gates, support
 
@@ -20,6 +21,20 @@ from tests import quality_gates, support
 @pytest.fixture(scope="session")
 def repo_store() -> EmbeddedStore:
     return EmbeddedStore.from_repository()
+
+
+@pytest.fixture(scope="session")
+def lookup(repo_store) -> EvidenceLookup:
+    """The evidence lookup on the repository graph (answers are read-only: safe to share)."""
+    return EvidenceLookup(repo_store).warm()
+
+
+@pytest.fixture(scope="session")
+def answers(lookup) -> dict[str, dict]:
+    """The full answer for every example patient, by file name."""
+    from tests.evidence_helpers import EXAMPLE_FILES, record
+
+    return {path.name: lookup.evaluate(record(path.name)) for path in EXAMPLE_FILES}
 
 
 ROOT = Path(__file__).resolve().parent.parent

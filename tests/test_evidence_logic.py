@@ -16,14 +16,6 @@ PRIOR_THERAPY_CHARACTERISTICS = {paths.CRLM + n for n in (
     "priorChemotherapyCycles", "responseToPriorTherapy")}
 
 
-@pytest.fixture(scope="module")
-def lookup(repo_store) -> EvidenceLookup:
-    return EvidenceLookup(repo_store)
-
-
-@pytest.fixture(scope="module")
-def answers(lookup):
-    return {path.name: lookup.evaluate(record(path.name)) for path in EXAMPLE_FILES}
 
 
 SYNCHRONOUS_WORDING = "synchronous disease defined by disease-free interval <12 months"  # seed 000, Fong score

@@ -15,14 +15,6 @@ CONTRACT_DESIGNS = {"randomised-controlled-trial", "single-arm-trial", "prospect
                     "case-series", "meta-analysis"}
 
 
-@pytest.fixture(scope="module")
-def lookup(repo_store) -> EvidenceLookup:
-    return EvidenceLookup(repo_store)
-
-
-@pytest.fixture(scope="module")
-def answers(lookup):
-    return {path.name: lookup.evaluate(record(path.name)) for path in EXAMPLE_FILES}
 
 
 def test_summary_view_is_small_for_every_example_patient(answers):

@@ -80,16 +80,17 @@ SELECT ?study ?label ?design ?setting WHERE {
   OPTIONAL { ?study crlm:studySetting/rdfs:label ?setting }
 } ORDER BY ?label"""
 
-STUDY_FACTS = "SELECT ?p ?o WHERE { ?study ?p ?o }"
+# a study's own (asserted) triples: the inferred graph would add every superclass as a type
+STUDY_FACTS = "SELECT ?p ?o WHERE { ?study ?p ?o FILTER NOT EXISTS { GRAPH <%s> { ?study ?p ?o } } }" % paths.GRAPH_INFERRED
 
 STUDY_PARTS = """
 SELECT ?kind ?x ?p ?o WHERE {
   { ?x crlm:armOf ?study . BIND("arms" AS ?kind) }
   UNION { ?x crlm:ofStudy ?study . BIND("outcomes" AS ?kind) }
-  UNION { ?study crlm:hasEligibility/crlm:hasMember* ?x . ?x a/rdfs:subClassOf* crlm:EligibilityCriterion . BIND("criteria" AS ?kind) }
+  UNION { ?study crlm:hasEligibility/crlm:hasMember* ?x . FILTER EXISTS { ?x a/rdfs:subClassOf* crlm:EligibilityCriterion } BIND("criteria" AS ?kind) }
   UNION { ?study crlm:reportedIn ?x . BIND("publications" AS ?kind) }
-  ?x ?p ?o .
-}"""
+  ?x ?p ?o FILTER NOT EXISTS { GRAPH <%s> { ?x ?p ?o } }
+}""" % paths.GRAPH_INFERRED
 
 TERMS = """
 SELECT ?term ?label ?parent ?definition WHERE {

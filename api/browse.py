@@ -1,4 +1,4 @@
-"""Browsing: named queries, studies, treatments, endpoints and the ontology itself."""
+"""Browsing: studies, treatments, endpoints and the ontology itself (the named queries are in ``research``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from crlm_kg import paths
-from crlm_kg.queries import QueryLibrary, QueryParameterError, plain
+from crlm_kg.queries import plain
 from crlm_kg.store import IRI, Store
 
 from .deps import StoreDep
@@ -24,28 +24,6 @@ _SLUG = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,120}$")
 
 class Loose(BaseModel):
     model_config = ConfigDict(extra="allow")
-
-
-class QueryParameterInfo(BaseModel):
-    name: str
-    type: str
-    example: str
-    description: str
-    required: bool
-
-
-class QueryInfo(BaseModel):
-    name: str
-    title: str
-    description: str
-    parameters: list[QueryParameterInfo]
-    columns: list[str]
-
-
-class QueryResult(BaseModel):
-    query: str
-    columns: list[str]
-    rows: list[dict[str, Any]]
 
 
 class StudySummary(Loose):
@@ -117,45 +95,7 @@ def _node_json(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
     return out
 
 
-@lru_cache(maxsize=1)
-def _library() -> QueryLibrary:
-    return QueryLibrary.load()
-
-
 router = APIRouter()
-
-
-@router.get("/queries", tags=["queries"], summary="The named queries with their parameters", response_model=list[QueryInfo])
-def list_queries() -> list[dict[str, Any]]:
-    return [q.describe() for q in _library().all()]
-
-
-@router.get(
-    "/queries/{name}",
-    tags=["queries"],
-    summary="Run a named query",
-    description="Query-string parameters are the query's parameters (see GET /queries); they are typed and bound as values.",
-    response_model=QueryResult,
-    responses={400: {"description": "a missing, unknown or badly typed parameter"}, 404: {"description": "no such query"},
-               503: {"description": "the store could not answer"}},
-)
-def run_query(name: str, request: Request, store: StoreDep) -> dict[str, Any]:
-    library = _library()
-    if name not in library.queries:
-        raise Problem(404, "No such named query", f"{name!r} is not a named query; GET /queries lists them",
-                      [{"field": "name", "rule": "known-query", "message": f"unknown query {name!r}"}])
-    params: dict[str, Any] = {}
-    for key, value in request.query_params.multi_items():
-        if key in params:
-            raise Problem(400, "Repeated parameter", f"parameter {key} was given twice",
-                          [{"field": key, "rule": "single-value", "message": f"give {key} once"}])
-        params[key] = value
-    try:
-        columns, rows = library.run(store, name, params)
-    except QueryParameterError as exc:
-        raise Problem(400, "Invalid query parameter", str(exc),
-                      [{"field": exc.parameter or "parameters", "rule": "parameter", "message": str(exc)}]) from None
-    return {"query": name, "columns": columns, "rows": [{k: plain(v) for k, v in r.items()} for r in rows]}
 
 
 @router.get("/studies", tags=["browse"], summary="Every curated study", response_model=list[StudySummary])

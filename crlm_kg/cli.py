@@ -185,7 +185,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
     except queries.QueryParameterError as exc:
         print(f"crlm-kg query: {exc}", file=sys.stderr)
         return 1
-    print(queries.format_table(columns, rows, args.format))
+    print(queries.format_table(columns, rows, args.format, args.name))
     return 0
 
 
@@ -236,7 +236,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("query", help="run a named SPARQL query from queries/ (no name: list them)")
     p.add_argument("name", nargs="?")
     p.add_argument("--param", "-p", action="append", metavar="KEY=VALUE")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json", "csv", "tsv", "xml"], default="table", help="json is the shape GET /queries/NAME answers")
     p.set_defaults(func=_cmd_query)
     return parser
 

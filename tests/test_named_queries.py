@@ -95,8 +95,10 @@ def test_parameter_is_bound_as_a_value_not_as_query_text(library, repo_store):
     # a quote and a brace in a string parameter are just characters to look for
     rows = run(library, repo_store, "recommendations-by-grade", grade='2B" } ?s ?p ?o . FILTER("1')
     assert rows == []
-    with pytest.raises(QueryParameterError, match="must be an IRI"):
+    with pytest.raises(QueryParameterError, match="unknown value"):
         run(library, repo_store, "rcts-by-setting", setting="Resectable> } DROP ALL { <x")
+    with pytest.raises(QueryParameterError, match="must be an IRI"):  # the type check a value without a closed list gets
+        library.get("rcts-by-setting").parameters[0].convert("Resectable> } DROP ALL { <x")
 
 
 def test_parameter_errors_name_the_parameter(library, repo_store):
@@ -113,11 +115,74 @@ def test_parameter_errors_name_the_parameter(library, repo_store):
 def test_formats(library, repo_store):
     columns, rows = library.run(repo_store, "rcts-by-setting", {"setting": "Resectable"})
     csv_text = format_table(columns, rows, "csv")
-    assert csv_text.splitlines()[0] == "study,label,design,randomised,registryId"
+    assert csv_text.splitlines()[0] == ",".join(columns) and columns[:2] == ["study", "label"]
     assert any(line.startswith(D + "EORTC40983,") for line in csv_text.splitlines())
-    data = json.loads(format_table(columns, rows, "json"))
-    assert {"study": D + "EORTC40983"}.items() <= next(r for r in data if r["study"].endswith("EORTC40983")).items()
+    tsv = [line.split("\t") for line in format_table(columns, rows, "tsv").splitlines()]
+    assert tsv[0] == columns and all(len(cells) == len(columns) for cells in tsv)
+    assert [D + "EORTC40983"] == [cells[0] for cells in tsv if cells[0].endswith("EORTC40983")]
+    data = json.loads(format_table(columns, rows, "json", "rcts-by-setting"))
+    assert data["query"] == "rcts-by-setting" and data["columns"] == columns
+    assert all(list(r) == columns for r in data["rows"])  # every column in every row, null where unbound
+    assert {"study": D + "EORTC40983"}.items() <= next(r for r in data["rows"] if r["study"].endswith("EORTC40983")).items()
     assert "crlmd:EORTC40983" in format_table(columns, rows, "table")
+
+
+def test_unbound_values_are_null_in_json_and_absent_in_xml(library, repo_store):
+    import xml.etree.ElementTree as ET
+
+    columns, rows = library.run(repo_store, "hazard-ratios-by-endpoint", {"endpoint": "OverallSurvival"})
+    data = json.loads(format_table(columns, rows, "json"))
+    assert any(r["pValue"] is None for r in data["rows"]) and any(r["pValue"] is not None for r in data["rows"])
+    ns = {"r": "http://www.w3.org/2005/sparql-results#"}
+    root = ET.fromstring(format_table(columns, rows, "xml"))
+    assert [v.get("name") for v in root.find("r:head", ns)] == columns
+    results = root.findall("r:results/r:result", ns)
+    assert len(results) == len(rows)
+    for result, row in zip(results, rows):
+        assert {b.get("name") for b in result} == {c for c in columns if row.get(c) is not None}
+    fire3 = next(r for r in results if r.find("r:binding[@name='study']/r:uri", ns).text == D + "FIRE3")
+    hr = fire3.find("r:binding[@name='hr']/r:literal", ns)
+    assert hr.get("datatype").endswith("#decimal") and float(hr.text) > 0
+
+
+@pytest.mark.parametrize("given,expected", [("resectable", "Resectable"), ("RESECTABLE", "Resectable"), ("crlm:Resectable", "Resectable"),
+                                            ("upfront resectable", "Resectable"), ("borderline resectable", "BorderlineResectable")])
+def test_closed_parameters_match_codes_and_labels_case_insensitively(library, repo_store, given, expected):
+    assert library.get("rcts-by-setting").bindings({"setting": given}, library.allowed_values(repo_store, "rcts-by-setting")) == {
+        "setting": IRI(O + expected)}
+
+
+def test_design_rct_is_the_randomised_trials(library, repo_store):
+    rows = run(library, repo_store, "studies-by-design", design="RCT")
+    assert has_row(rows, study=D + "CELIM") and has_row(rows, study=D + "EORTC40983")
+    assert not has_row(rows, study=D + "Adam2000TSH")
+
+
+@pytest.mark.parametrize("name,params,parameter,listed", [
+    ("hazard-ratios-by-endpoint", {"endpoint": "Foo"}, "endpoint", "OverallSurvival"),
+    ("rcts-by-setting", {"setting": "operable"}, "setting", "BorderlineResectable"),
+    ("studies-by-design", {"design": "cohort-ish"}, "design", "RandomisedControlledTrial"),
+    ("trials-by-ras-status", {"ras": "KRAS"}, "ras", "RasMutant"),
+])
+def test_unknown_value_is_refused_with_the_allowed_ones(library, repo_store, name, params, parameter, listed):
+    with pytest.raises(QueryParameterError, match="unknown value") as info:
+        run(library, repo_store, name, **params)
+    assert info.value.parameter == parameter
+    assert listed in {a["value"] for a in info.value.allowed} and listed in str(info.value)
+
+
+def test_allowed_values_come_from_the_graph(library, repo_store):
+    endpoints = {a.code for a in library.allowed_values(repo_store, "hazard-ratios-by-endpoint")["endpoint"]}
+    with_hr = {str(r["e"]).split("#")[-1] for r in repo_store.select("SELECT DISTINCT ?e WHERE { ?c a crlm:HazardRatio ; crlm:endpoint ?e }")}
+    assert endpoints == with_hr and "OverallSurvival" in endpoints
+
+
+def test_no_query_returns_a_row_twice(library, repo_store):
+    for query in library.all():
+        params = {p.name: p.example for p in query.parameters if not p.optional}
+        columns, rows = library.run(repo_store, query.name, params)
+        keys = [tuple(str(r.get(c)) for c in columns) for r in rows]
+        assert len(keys) == len(set(keys)), f"{query.name} repeats rows"
 
 
 @pytest.mark.slow

@@ -44,9 +44,10 @@ def has_row(rows, **expected) -> bool:
 # (query, parameters, one row that must be in the answer)
 KNOWN_ROWS = [
     ("rcts-by-setting", {"setting": "Resectable"}, {"study": D + "EORTC40983", "randomised": 364, "registryId": "NCT00006479"}),
-    ("perioperative-chemotherapy-rcts", {}, {"study": D + "EORTC40983", "treatment": "FOLFOX4"}),
+    ("perioperative-chemotherapy-rcts", {}, {"figure": D + "EORTC40983_PFSHazardRatioITT_SCR", "value": 0.79, "population": "intention-to-treat population"}),
     ("overall-survival-alpps-tsh", {}, {"study": D + "Baumgart2019ALPPSvsTSH", "procedure": "ALPPS", "value": 36.2, "statistic": "median"}),
-    ("hazard-ratios-by-endpoint", {"endpoint": "OverallSurvival"}, {"study": D + "FIRE3", "hr": 0.77, "ciLower": 0.62, "ciUpper": 0.96, "pValue": 0.017}),
+    ("hazard-ratios-by-endpoint", {"endpoint": "OverallSurvival"}, {"study": D + "FIRE3", "hr": 0.77, "ciLower": 0.62, "ciUpper": 0.96, "pValue": 0.017,
+                                                                    "design": "phase 3 randomised trial", "phase": "3", "randomised": True}),
     ("trials-by-ras-status", {"ras": "RasWildType"}, {"study": D + "ATOM"}),
     ("trials-by-ras-status", {"ras": "RasMutant"}, {"study": D + "BECOME"}),
     ("conversion-rates-unresectable", {}, {"study": D + "ATOM", "endpoint": "resection rate", "value": 56.1}),
@@ -204,3 +205,31 @@ def test_cli_query_bad_parameter_exits_1_without_traceback():
     assert proc.returncode == 1
     assert "parameter setting must be an IRI" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_perioperative_rcts_give_each_figure_once_with_its_population(library, repo_store):
+    rows = run(library, repo_store, "perioperative-chemotherapy-rcts")
+    figures = [str(r["figure"]) for r in rows]
+    assert len(figures) == len(set(figures))
+    pfs3y = {(r.get("population"), r["value"]) for r in rows if str(r["figure"]).startswith(D + "EORTC40983_PFS3yPerioperative")}
+    assert ("intention-to-treat population", 35.4) in pfs3y and ("eligible population", 36.2) in pfs3y
+
+
+def test_rcts_by_setting_lists_each_trial_once(library, repo_store):
+    rows = run(library, repo_store, "rcts-by-setting", setting="Resectable")
+    studies = [str(r["study"]) for r in rows]
+    assert len(studies) == len(set(studies)) and D + "NewEPOC" in studies
+    assert has_row(rows, study=D + "NewEPOC", design="phase 3 randomised trial")
+
+
+def test_hazard_ratios_have_a_consistent_direction(library, repo_store):
+    rows = run(library, repo_store, "hazard-ratios-by-endpoint", endpoint="OverallSurvival")
+    mitry = next(r for r in rows if str(r["study"]).endswith("Mitry2008PooledAdjuvant"))
+    # reported as resection alone vs adjuvant 1.32 (0.95-1.82): inverted to adjuvant vs resection alone
+    assert mitry["reportedHr"] == 1.32 and mitry["hr"] == round(1 / 1.32, 3)
+    assert (mitry["ciLower"], mitry["ciUpper"]) == (round(1 / 1.82, 3), round(1 / 0.95, 3))
+    assert "adjuvant" in mitry["intervention"] and "resection alone" in mitry["comparator"] and mitry["direction"].startswith("inverted")
+    assert all(r["direction"] == "as reported" and r["hr"] == r["reportedHr"] for r in rows if r is not mitry)
+    eortc = run(library, repo_store, "hazard-ratios-by-endpoint", endpoint="progression-free survival")
+    assert {r.get("population") for r in eortc if str(r["study"]).endswith("EORTC40983")} == {
+        "intention-to-treat population", "eligible population", "resected population"}

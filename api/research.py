@@ -6,10 +6,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Optional
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from crlm_kg.pooling import METHODS, PoolingRefused, pool
 from crlm_kg.queries import FORMATS, QueryLibrary, QueryParameterError, format_table, result_document
 
 from .deps import StoreDep
@@ -119,3 +120,31 @@ def run_query(name: str, request: Request, store: StoreDep) -> Response:
         return JSONResponse(result_document(name, columns, rows))
     text = format_table(columns, rows, fmt, name)
     return Response(text + "\n", media_type=f"{media}; charset=utf-8" if media.startswith("text/") else media)
+
+
+@router.get(
+    "/pooled",
+    tags=["research"],
+    summary="Random-effects pooled hazard ratio of comparable comparisons",
+    description="A meta-analysis (statsmodels combine_effects, DerSimonian-Laird by default) of the log hazard ratios of the "
+                "comparisons that share the endpoint, add a treatment of the intervention class to the same comparator, are in "
+                "one setting and (by default) come from RCTs; one figure per study (intention-to-treat first). Returns the pooled HR, "
+                "its 95% CI, tau², I², Q, the studies used with their weights and the figures left out with the reason. Too few or "
+                "incomparable inputs are a 422 that says why.",
+    responses={422: {"description": "the inputs are not comparable, or fewer than two remain: the reason and what was left out"}},
+)
+def pooled(store: StoreDep,
+           endpoint: Optional[str] = Query(None, description="endpoint class, e.g. ProgressionFreeSurvival", max_length=200),
+           intervention: Optional[str] = Query(None, description="treatment class the intervention arm adds, e.g. Chemotherapy", max_length=200),
+           comparator: Optional[str] = Query(None, description="treatment class the comparator gets instead (default: add-on comparisons)", max_length=200),
+           setting: Optional[str] = Query(None, description="Resectable, BorderlineResectable or Unresectable", max_length=200),
+           design: str = Query("rct", pattern="^(rct|any)$", description="rct (default) or any"),
+           figure: Optional[list[str]] = Query(None, description="pool exactly these hazard-ratio figures", max_length=50),
+           method: str = Query("dl", pattern="^(" + "|".join(METHODS) + ")$", description="dl (DerSimonian-Laird) or pm (Paule-Mandel)"),
+           ) -> dict[str, Any]:
+    try:
+        return pool(store, endpoint=endpoint, intervention=intervention, comparator=comparator, setting=setting,
+                    randomised_only=design == "rct", figures=figure, method=method)
+    except PoolingRefused as exc:
+        raise Problem(422, "Not poolable", exc.reason, [{"field": "parameters", "rule": "comparable", "message": exc.reason}],
+                      excluded=exc.excluded) from None

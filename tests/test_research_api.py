@@ -88,3 +88,16 @@ def test_queries_lists_allowed_values(client):
     assert {"value": "Resectable", "label": "resectable"} in setting["allowedValues"]
     grade = listed["recommendations-by-grade"]["parameters"][0]
     assert grade["allowedValues"] is None  # free text
+
+
+def test_pooled_answers_and_refuses(client):
+    ok = client.get("/pooled", params={"endpoint": "ProgressionFreeSurvival", "intervention": "Chemotherapy", "setting": "Resectable", "design": "any"})
+    assert ok.status_code == 200, ok.text
+    body = ok.json()
+    assert body["k"] == 2 and round(body["pooledHr"], 3) == 0.776 and body["tau2"] == 0.0
+    assert {s["figure"] for s in body["studies"]} == {D + "EORTC40983_PFSHazardRatioITT_SCR", D + "Mitry2008PooledAdjuvant_PFSHazardRatio_S001"}
+    refused = client.get("/pooled", params={"figure": ["EORTC40983_PFSHazardRatioITT_SCR", "JCOG0603_DFSHazardRatio_S001"]})
+    assert refused.status_code == 422 and "different endpoints" in refused.json()["detail"]
+    too_few = client.get("/pooled", params={"endpoint": "ProgressionFreeSurvival", "intervention": "Chemotherapy", "setting": "Resectable"})
+    assert too_few.status_code == 422 and any("not a randomised trial" in e["reason"] for e in too_few.json()["excluded"])
+    assert client.get("/pooled", params={"design": "cohort"}).status_code == 422  # a documented enum, refused by validation

@@ -54,7 +54,8 @@ KNOWN_ROWS = [
     ("ablation-vs-resection", {}, {"item": D + "CLOCC_OS5yRFAPlusSystemic_S000", "value": 43.1}),
     ("recommendations-by-setting", {"setting": "Unresectable"}, {"recommendation": D + "Rec_NCCN_HAI", "level": "category 2B"}),
     ("recommendations-by-grade", {"grade": "2B"}, {"recommendation": D + "Rec_NCCN_HAI"}),
-    ("conflicting-figures", {}, {"a": D + "ALPPSMetaAnalysis_MortalityALPPS_S001", "b": D + "LIGRO_Mortality90dALPPS_S001"}),
+    ("conflicting-figures", {}, {"a": D + "ALPPSMetaAnalysis_MortalityALPPS_S001", "b": D + "LIGRO_Mortality90dALPPS_S001", "relation": "heterogeneity"}),
+    ("conflicting-figures", {}, {"a": D + "EORTC40983_PFS3yDifferenceEligible_S001", "b": D + "EORTC40983_PFS3yDifference_S004", "relation": "conflict"}),
     ("evidence-by-source", {"source": "Seed001"}, {"study": D + "EORTC40983"}),
     ("trial-eligibility-criteria", {"study": "EORTC40983"}, {"criterion": D + "EORTC40983_CritAgeMax", "characteristic": O + "age", "threshold": 80}),
     ("study-outcomes", {"study": "LIGRO"}, {"figure": D + "LIGRO_Mortality90dALPPS_S001", "value": 8.3}),
@@ -68,6 +69,9 @@ KNOWN_ROWS = [
     ("disappearing-metastases", {}, {"study": D + "Arita2014DLM"}),
     ("arms-and-regimens", {"study": "EORTC40983"}, {"arm": D + "EORTC40983_ArmPerioperative", "plannedCycles": 6, "randomised": 182}),
     ("trials-meeting-criterion", {"characteristic": "age", "value": "78"}, {"study": D + "FIRE3", "threshold": 75, "meets": False}),
+    ("guideline-grades-for-treatment", {"treatment": "HAI"}, {"recommendation": D + "Rec_NCCN_HAI", "level": "category 2B", "gradingSystem": "NCCN"}),
+    ("local-recurrence-ablation-vs-resection", {}, {"figure": D + "Okuno2021CompletionAblation_LTP5yCompletion_S003", "group": "ablation and resection", "value": 31.7}),
+    ("mortality-and-morbidity-by-procedure", {"procedure": "ALPPS"}, {"figure": D + "LIGRO_Mortality90dALPPS_S001", "value": 8.3, "endpoint": "90-day mortality"}),
     ("trials-for-patient", {"age": "82", "ecog": "2", "count": "1", "resectability": "Resectable", "ras": "RasWildType", "extrahepaticDisease": "false"},
      {"study": D + "NewEPOC", "met": 4, "unknown": 0}),
 ]
@@ -233,3 +237,20 @@ def test_hazard_ratios_have_a_consistent_direction(library, repo_store):
     eortc = run(library, repo_store, "hazard-ratios-by-endpoint", endpoint="progression-free survival")
     assert {r.get("population") for r in eortc if str(r["study"]).endswith("EORTC40983")} == {
         "intention-to-treat population", "eligible population", "resected population"}
+
+
+QUESTION_QUERIES = ["perioperative-chemotherapy-rcts", "hazard-ratios-by-endpoint", "rcts-by-setting", "conflicting-figures",
+                    "guideline-grades-for-treatment", "local-recurrence-ablation-vs-resection", "mortality-and-morbidity-by-procedure",
+                    "ablation-vs-resection", "conversion-rates-unresectable", "statements-by-treatment", "prognostic-factors",
+                    "trials-by-ras-status", "disappearing-metastases", "overall-survival-alpps-tsh", "studies-by-design",
+                    "trials-for-patient", "recommendations-by-setting"]
+
+
+def test_researcher_questions_are_titled_as_questions_and_listed_in_the_readme(library):
+    readme = (paths.ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Questions researchers ask", 1)[1].split("\n## ", 1)[0]
+    for name in QUESTION_QUERIES:
+        title = library.get(name).title
+        assert title.endswith("?"), name
+        assert f"`{name}`" in section and title in section, name
+    assert len(QUESTION_QUERIES) >= 10

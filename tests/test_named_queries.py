@@ -207,7 +207,7 @@ def test_cli_query_bad_parameter_exits_1_without_traceback():
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 1
-    assert "parameter setting must be an IRI" in proc.stderr
+    assert "parameter setting: unknown value 'not an iri'; allowed values: BorderlineResectable" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

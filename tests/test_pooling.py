@@ -87,3 +87,17 @@ def test_refusal_says_why_each_figure_was_left_out(repo_store):
     with pytest.raises(PoolingRefused) as info:
         pool(repo_store, figures=["EORTC40983_PFSHazardRatioITT_SCR", "OPUS_PFSHazardRatioKRASWildType_S001"])
     assert "no confidence interval" in {e["figure"]: e["reason"] for e in info.value.excluded}[D + "OPUS_PFSHazardRatioKRASWildType_S001"]
+
+
+@pytest.mark.slow
+def test_cli_pool_prints_the_estimate_or_the_reason():
+    import json
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "crlm_kg.cli", "pool", "--endpoint", "ProgressionFreeSurvival", "--intervention", "Chemotherapy", "--setting", "Resectable"]
+    ok = subprocess.run(base + ["--any-design"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert round(json.loads(ok.stdout)["pooledHr"], 3) == 0.776
+    refused = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "refused: fewer than 2" in refused.stderr and "Traceback" not in refused.stderr

@@ -10,7 +10,6 @@ SPARQL workers), so the first requests find everything built and never race to b
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from functools import cached_property
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI
@@ -23,8 +22,9 @@ from crlm_kg import patients
 from crlm_kg.evidence import EvidenceLookup
 from crlm_kg.settings import Settings, get_settings
 from crlm_kg.store import Store, open_store
+from crlm_kg.versions import data_version
 
-from . import browse, evidence, health, privacy, problems, research
+from . import browse, evidence, health, linked_data, log_throttle, privacy, problems, research
 from . import patients as patients_api
 from .patient_schema import install_patient_schema
 from .sparql import SparqlService
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.settings = settings
     app.state.store = store  # None: the lifespan opens it
     app.state.lookup = None  # built by the lifespan
+    app.state.data_version = None  # computed by the lifespan, once: the graph is read-only
     # the SPARQL routes exist from the start (they are in the OpenAPI document); the store
     # they answer from may be opened only by the lifespan, hence the stand-in
     app.state.sparql = SparqlService(settings, store if store is not None else _StoreOfApp(app))
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(evidence.router)
     app.include_router(research.router)
     app.include_router(browse.router)
+    app.include_router(linked_data.router)
     return app
 
 
@@ -69,6 +71,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Everything a request needs, built before the server accepts connections; closed at shutdown."""
     settings: Settings = app.state.settings
+    # here, not in create_app: uvicorn configures its loggers between the two
+    log_throttle.install(settings.log_repeats, settings.log_window)
     opened_here = app.state.store is None
     if opened_here:
         app.state.store = await run_in_threadpool(open_store, settings)
@@ -77,6 +81,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # parsed here, on one thread, rather than by the first requests at once
         await run_in_threadpool(patients.warm_up)
         app.state.lookup = await run_in_threadpool(build_lookup, app.state.store)
+        app.state.data_version = await run_in_threadpool(data_version, app.state.store)
         await run_in_threadpool(app.state.sparql.start)
         yield
     finally:
@@ -89,12 +94,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def build_lookup(store: Store) -> EvidenceLookup:
     """An evidence lookup whose every cached structure is already read from ``store``: no request
     builds one lazily (or races another request to), and a store that cannot answer stops start-up."""
-    lookup = EvidenceLookup(store)
-    for cls in type(lookup).__mro__:
-        for name, attribute in vars(cls).items():
-            if isinstance(attribute, cached_property):
-                getattr(lookup, name)
-    return lookup
+    return EvidenceLookup(store).warm()
 
 
 class _StoreOfApp:

@@ -7,14 +7,15 @@ from functools import lru_cache
 from typing import Any, Optional
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from crlm_kg import paths
-from crlm_kg.queries import plain
 from crlm_kg.store import IRI, Store
 
 from .deps import StoreDep
+from .linked_data import RDF_FORMATS, choose_media, node_json, rdf_response, short_name
 from .negotiation import negotiate
 from .problems import Problem
 
@@ -38,16 +39,6 @@ class TermInfo(Loose):
     label: Optional[str] = None
     parent: Optional[str] = None
     definition: Optional[str] = None
-
-
-def _short(value: Any) -> Any:
-    if isinstance(value, IRI):
-        text = value.value
-        for prefix in (paths.CRLMD, paths.CRLM):
-            if text.startswith(prefix):
-                return text[len(prefix):]
-        return text
-    return plain(value)
 
 
 STUDIES = """
@@ -79,22 +70,6 @@ SELECT ?term ?label ?parent ?definition WHERE {
 } ORDER BY ?label"""
 
 
-def _node_json(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for p, o in pairs:
-        key = _short(p) if isinstance(p, IRI) else str(p)
-        key = key.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
-        value = _short(o)
-        if key in out:
-            if not isinstance(out[key], list):
-                out[key] = [out[key]]
-            if value not in out[key]:
-                out[key].append(value)
-        else:
-            out[key] = value
-    return out
-
-
 router = APIRouter()
 
 
@@ -102,41 +77,77 @@ router = APIRouter()
 def studies(store: StoreDep) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     for row in store.select(STUDIES):
-        sid = _short(row["study"])
+        sid = short_name(row["study"])
         seen.setdefault(sid, {"id": sid, "label": row.get("label"), "design": row.get("design"), "setting": row.get("setting")})
     return list(seen.values())
+
+
+STUDY_BY_REGISTRY_ID = "SELECT DISTINCT ?study WHERE { ?study crlm:registryId ?id ; a/rdfs:subClassOf* crlm:Study }"
+
+STUDY_GRAPH = """
+CONSTRUCT { ?study ?p ?o . ?x ?xp ?xo } WHERE {
+  { ?study ?p ?o }
+  UNION { ?x crlm:armOf ?study . ?x ?xp ?xo }
+  UNION { ?x crlm:ofStudy ?study . ?x ?xp ?xo }
+  UNION { ?study crlm:hasEligibility/crlm:hasMember* ?x . ?x ?xp ?xo }
+  UNION { ?study crlm:reportedIn ?x . ?x ?xp ?xo }
+}"""
+
+STUDY_OFFERS = ["application/json", *RDF_FORMATS]
+_REGISTRY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{2,60}$")
+
+
+def _find_study(store: Store, study_id: str) -> str:
+    """The study's local name, from its own id or from a verified registry id (NCT…, ISRCTN…, EudraCT)."""
+    if not (_SLUG.match(study_id) or _REGISTRY_ID.match(study_id)):
+        raise Problem(404, "No such study", "study ids are letters, digits and _; registry ids letters, digits and - (GET /studies lists them)",
+                      [{"field": "study_id", "rule": "pattern", "message": "must match ^[A-Za-z][A-Za-z0-9_]*$ or a registry id"}])
+    if _SLUG.match(study_id) and store.ask(f"ASK {{ <{paths.CRLMD + study_id}> a/rdfs:subClassOf* crlm:Study }}"):
+        return study_id
+    if _REGISTRY_ID.match(study_id):
+        found = sorted(short_name(r["study"]) for r in store.select(STUDY_BY_REGISTRY_ID, {"id": study_id}))
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:  # one registry id, two curated studies: say so rather than pick one
+            raise Problem(409, "Ambiguous registry id", f"{study_id} is the registry id of {', '.join(found)}",
+                          [{"field": "study_id", "rule": "unique-registry-id", "message": ", ".join(found)}])
+    raise Problem(404, "No such study", f"{study_id} is neither a curated study nor a verified registry id; GET /studies lists them",
+                  [{"field": "study_id", "rule": "known-study", "message": f"unknown study {study_id}"}])
 
 
 @router.get(
     "/studies/{study_id}",
     tags=["browse"],
-    summary="One study with its arms, criteria, outcomes and sources",
-    responses={404: {"description": "no such study"}},
+    summary="One study with its arms, criteria, outcomes and sources, by its id or a registry id (NCT…)",
+    description="JSON by default; Turtle, JSON-LD, RDF/XML or N-Triples by content negotiation (or ?format=ttl|jsonld|rdf|nt). "
+    "A registry id answers with the study it identifies (Content-Location names it).",
+    responses={200: {"content": {m: {} for m in STUDY_OFFERS}}, 404: {"description": "no such study"},
+               406: {"description": "none of the offered formats is acceptable"}},
 )
-def study(study_id: str, store: StoreDep) -> dict[str, Any]:
-    if not _SLUG.match(study_id):
-        raise Problem(404, "No such study", "study ids are letters, digits and _ (GET /studies lists them)",
-                      [{"field": "study_id", "rule": "pattern", "message": "must match ^[A-Za-z][A-Za-z0-9_]*$"}])
-    iri = IRI(paths.CRLMD + study_id)
-    if not store.ask(f"ASK {{ <{iri.value}> a/rdfs:subClassOf* crlm:Study }}"):
-        raise Problem(404, "No such study", f"{study_id} is not a curated study; GET /studies lists them",
-                      [{"field": "study_id", "rule": "known-study", "message": f"unknown study {study_id}"}])
+def study(study_id: str, request: Request, store: StoreDep) -> Response:
+    media = choose_media(request, STUDY_OFFERS)
+    name = _find_study(store, study_id)
+    location = f"/studies/{name}" if name != study_id else None
+    iri = IRI(paths.CRLMD + name)
+    if media != "application/json":
+        return rdf_response(store.construct(STUDY_GRAPH, {"study": iri}), media, location)
     facts = [(r["p"], r["o"]) for r in store.select(STUDY_FACTS, {"study": iri})]
-    result = {"id": study_id, **_node_json(facts)}
+    result = {"id": name, **node_json(facts)}
     parts: dict[str, dict[str, list]] = {}
     for row in store.select(STUDY_PARTS, {"study": iri}):
-        parts.setdefault(row["kind"], {}).setdefault(_short(row["x"]), []).append((row["p"], row["o"]))
+        parts.setdefault(row["kind"], {}).setdefault(short_name(row["x"]), []).append((row["p"], row["o"]))
     for kind in ("publications", "arms", "criteria", "outcomes"):
-        result[kind] = [{"id": node, **_node_json(pairs)} for node, pairs in sorted(parts.get(kind, {}).items())]
-    return result
+        result[kind] = [{"id": node, **node_json(pairs)} for node, pairs in sorted(parts.get(kind, {}).items())]
+    headers = {"Vary": "Accept", **({"Content-Location": location} if location else {})}
+    return JSONResponse(jsonable_encoder(result), headers=headers)
 
 
 def _terms(store: Store, root: str) -> list[dict[str, Any]]:
     rows = store.select(TERMS, {"root": IRI(paths.CRLM + root)})
     seen: dict[str, dict[str, Any]] = {}
     for row in rows:
-        tid = _short(row["term"])
-        seen.setdefault(tid, {"id": tid, "label": row.get("label"), "parent": _short(row["parent"]) if "parent" in row else None,
+        tid = short_name(row["term"])
+        seen.setdefault(tid, {"id": tid, "label": row.get("label"), "parent": short_name(row["parent"]) if "parent" in row else None,
                               "definition": row.get("definition")})
     return list(seen.values())
 

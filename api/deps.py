@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from crlm_kg.evidence import EvidenceLookup
+from crlm_kg.patients import Limits
 from crlm_kg.settings import Settings
 from crlm_kg.store import Store
 
@@ -34,6 +35,11 @@ def get_lookup(request: Request) -> EvidenceLookup:
         # built by the lifespan before the server accepts connections; never lazily by a request
         raise RuntimeError("the evidence lookup is built by the app's lifespan, which has not run (in tests: `with TestClient(app)`)")
     return lookup
+
+
+def patient_limits(settings: Settings, records: int | None = None) -> Limits:
+    """The work one patient document may ask for, from the settings (``records``: a route's own cap)."""
+    return Limits.from_settings(settings, records)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -6,6 +6,7 @@ The record is validated first; an invalid record gets the validation report
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -16,11 +17,12 @@ from crlm_kg.evidence import SECTIONS, TRIAL_STATUSES, ViewError, apply_view
 from crlm_kg.settings import Settings
 
 from . import privacy
-from .deps import BatchBody, Body, LookupDep, SettingsDep
+from .deps import BatchBody, Body, LookupDep, SettingsDep, patient_limits
 from .evidence_models import EvidenceResponse
 from .problems import PROBLEM_JSON, Problem
 
 PATIENT_MEDIA_TYPES = ["application/json", "application/ld+json", "text/turtle"]
+log = logging.getLogger("crlm_kg.api")
 
 
 def patient_request_body(description: str) -> dict[str, Any]:
@@ -40,19 +42,40 @@ def patient_request_body(description: str) -> dict[str, Any]:
 
 
 def validation_problem(report: patients.ValidationReport) -> Problem:
-    errors = [{"field": v.field, "rule": v.rule, "message": v.message, "record": v.record} for v in report.violations]
-    return Problem(422, "Invalid patient record", f"{len(errors)} violation(s) of the patient contract; nothing was evaluated",
-                   errors, report=report.to_json())
+    report_json = report.to_json()
+    errors = [{"field": v["field"], "rule": v["rule"], "message": v["message"], "record": v["record"]} for v in report_json["violations"]]
+    return Problem(422, "Invalid patient record", f"{report.violation_count} violation(s) of the patient contract; nothing was evaluated",
+                   errors, report=report_json)
 
 
-async def valid_records(request: Request, route: str, body: bytes, settings: Settings) -> list:
-    """The request's patient records, or a 422 with the validation report: nothing invalid is evaluated."""
+def single_record_problem() -> Problem:
+    return Problem(422, "One patient record expected", "the document holds several records; POST /evidence/batch evaluates several",
+                   [{"field": "(document)", "rule": "single-record", "message": "send exactly one patient record"}])
+
+
+async def valid_records(request: Request, route: str, body: bytes, settings: Settings, single: bool = False) -> tuple[patients.ValidationReport, list]:
+    """The request's validation report and patient records, or a 422 with the validation report: nothing invalid is evaluated.
+
+    ``single``: a second record stops the parse (before anything is validated) with a 422."""
     privacy.record_received(route, body, settings)
+    limits = patient_limits(settings, records=1 if single else None)
+    await stop_if_client_gone(request, route, 0, 0)
     # validation and evaluation are CPU-bound: off the event loop, so other clients keep being served
-    report, records = await run_in_threadpool(patients.parse_and_validate, body, None, request.headers.get("content-type"))
+    report, records = await run_in_threadpool(patients.parse_and_validate, body, None, request.headers.get("content-type"), limits)
+    if single and any(v.rule == "maxRecords" for v in report.violations):
+        raise single_record_problem()
     if not report.conforms:
         raise validation_problem(report)
-    return records
+    return report, records
+
+
+def annotated(answer: dict[str, Any], report: patients.ValidationReport, request: Request) -> dict[str, Any]:
+    """The answer with the data version it was computed from (to cite it), and a FHIR bundle's elements
+    that could not be mapped (beside the answer, never dropped silently)."""
+    answer = {**answer, "dataVersion": request.app.state.data_version.label}
+    if report.fhir_unmapped:
+        answer["fhirUnmapped"] = report.fhir_unmapped
+    return answer
 
 
 router = APIRouter(tags=["evidence"])
@@ -71,6 +94,15 @@ def viewed(answer: dict[str, Any], view: str, status: str | None, include: str |
     except ViewError as exc:
         field = "status" if "status" in str(exc) else "include"
         raise Problem(422, "Unknown filter value", str(exc), [{"field": field, "rule": "in", "message": str(exc)}]) from None
+
+
+async def stop_if_client_gone(request: Request, route: str, done: int, total: int) -> None:
+    """Stop the work of a request whose client has disconnected (499, nginx's "client closed
+    request"; nobody reads it). Checked between steps: a step already running (one pyshacl run,
+    one record's evaluation) is not interrupted."""
+    if await request.is_disconnected():
+        log.info("%s: the client disconnected; stopped after %d of %d records", route, done, total)
+        raise Problem(499, "Client closed request", "the client disconnected; the work was stopped")
 
 
 def _check_filters(view: str, status: str | None, include: str | None) -> None:
@@ -97,12 +129,12 @@ _REFUSALS = {
 async def evidence(request: Request, body: Body, settings: SettingsDep, lookup: LookupDep, view: ViewParam = "full",
                    status: StatusParam = None, include: IncludeParam = None) -> dict[str, Any]:
     _check_filters(view, status, include)
-    records = await valid_records(request, "/evidence", body, settings)
+    report, records = await valid_records(request, "/evidence", body, settings, single=True)
     if len(records) != 1:
-        raise Problem(422, "One patient record expected", f"got {len(records)} records; POST /evidence/batch evaluates several",
-                      [{"field": "(document)", "rule": "single-record", "message": "send exactly one patient record"}])
+        raise single_record_problem()
+    await stop_if_client_gone(request, "/evidence", 0, 1)
     answer = await run_in_threadpool(lookup.evaluate, records[0])
-    return viewed(answer, view, status, include)
+    return annotated(viewed(answer, view, status, include), report, request)
 
 
 @router.post(
@@ -117,5 +149,9 @@ async def evidence(request: Request, body: Body, settings: SettingsDep, lookup: 
 async def evidence_batch(request: Request, body: BatchBody, settings: SettingsDep, lookup: LookupDep, view: ViewParam = "full",
                          status: StatusParam = None, include: IncludeParam = None) -> list[dict[str, Any]]:
     _check_filters(view, status, include)
-    records = await valid_records(request, "/evidence/batch", body, settings)
-    return await run_in_threadpool(lambda: [viewed(lookup.evaluate(r), view, status, include) for r in records])
+    report, records = await valid_records(request, "/evidence/batch", body, settings)
+    answers = []
+    for done, record in enumerate(records):  # one record per step, so that a client that has gone stops the batch
+        await stop_if_client_gone(request, "/evidence/batch", done, len(records))
+        answers.append(await run_in_threadpool(lambda r=record: annotated(viewed(lookup.evaluate(r), view, status, include), report, request)))
+    return answers

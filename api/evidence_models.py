@@ -171,6 +171,7 @@ class Summary(Loose):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [SUMMARY_EXAMPLE]})
 
     cautions: list[Caution] = Field(description="evidence of harm or no benefit in the patient's subgroup, and treatments a guideline excludes the patient from")
+    subgroupFindings: list[SummaryRecommendation] = Field(default_factory=list, description="evidence statements that apply because of the patient's molecular subgroup (BRAF V600E, RAS, MMR, …)")
     recommendations: list[SummaryRecommendation] = Field(description="recommendations and statements that apply, ranked by grade and specificity")
     trials: list[SummaryTrial] = Field(description="eligible and undetermined trials, randomised phase 3 first")
     decidingFields: list[DecidingField] = Field(description="missing fields that would decide undetermined verdicts, most deciding first")
@@ -185,3 +186,5 @@ class EvidenceResponse(Loose):
     trials: Optional[list[TrialResult]] = None
     recommendations: Optional[list[StatementResult]] = None
     cautions: Optional[list[Caution]] = None
+    fhirUnmapped: Optional[list[dict[str, str]]] = Field(None, description="FHIR bundles only: each resource and element that gave no field, and why")
+    dataVersion: Optional[str] = Field(None, description="the release number and the graph's content hash this answer was computed from (cite it)")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from crlm_kg import patients
 
 from . import privacy
-from .deps import Body, SettingsDep
+from .deps import Body, SettingsDep, patient_limits
 from .problems import PROBLEM_JSON, problem_response
 
 
@@ -28,9 +28,10 @@ class ViolationModel(BaseModel):
 class ValidationReportModel(BaseModel):
     conforms: bool
     records: int = Field(description="number of records in the document")
-    format: Optional[Literal["json", "jsonld", "turtle"]] = None
-    violationCount: int
+    format: Optional[Literal["json", "jsonld", "turtle", "fhir"]] = None
+    violationCount: int = Field(description="every violation found; `violations` lists the first CRLM_KG_MAX_REPORT_VIOLATIONS")
     violations: list[ViolationModel]
+    fhirUnmapped: Optional[list[dict[str, str]]] = Field(None, description="FHIR bundles only: each resource and element that gave no field, and why")
 
 
 class FieldErrorModel(BaseModel):
@@ -67,11 +68,12 @@ def errors_of(report: patients.ValidationReport) -> list[dict[str, str]]:
 
 
 def invalid_response(report: patients.ValidationReport) -> JSONResponse:
-    count = len(report.violations)
+    count = report.violation_count
+    listed = "" if count == len(report.violations) else f" (the first {len(report.violations)} listed)"
     return problem_response(
         422,
         "Invalid patient record",
-        f"{count} violation{'s' if count != 1 else ''} of the patient contract",
+        f"{count} violation{'s' if count != 1 else ''} of the patient contract{listed}",
         errors_of(report),
         report=report.to_json(),
     )
@@ -84,6 +86,7 @@ router = APIRouter(tags=["patients"])
     "/patients/validate",
     summary="Validate patient records (JSON, JSON-LD or Turtle; one or a list)",
     response_model=ValidationReportModel,
+    response_model_exclude_unset=True,  # fhirUnmapped only for FHIR bundles
     responses={
         422: {"model": InvalidPatientProblem, "description": "the records break the contract", "content": {PROBLEM_JSON: {}}},
         413: {"description": "the body is larger than CRLM_KG_MAX_BODY_BYTES", "content": {PROBLEM_JSON: {}}},
@@ -93,7 +96,7 @@ router = APIRouter(tags=["patients"])
 async def validate_patients(request: Request, body: Body, settings: SettingsDep):
     privacy.record_received("/patients/validate", body, settings)
     # SHACL validation is CPU-bound: keep it off the event loop
-    report = await run_in_threadpool(patients.validate_document, body, None, request.headers.get("content-type"))
+    report = await run_in_threadpool(patients.validate_document, body, None, request.headers.get("content-type"), patient_limits(settings))
     if not report.conforms:
         return invalid_response(report)
     return report.to_json()

@@ -5,4 +5,4 @@ The package holds everything but the HTTP layer (which lives in the top-level
 the evidence lookup, the named queries and the quality gates.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from . import __version__
 from .settings import Settings, get_settings
-from . import paths
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -48,7 +48,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except DataFileError as exc:
         print(f"crlm-kg serve: refusing to start, broken data file: {exc}", file=sys.stderr)
         return 1
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # behind nginx (deploy/nginx.conf), a cap on what uvicorn serves at once: past it, a 503 at once
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, limit_concurrency=args.limit_concurrency)
     return 0
 
 
@@ -62,6 +63,14 @@ def _cmd_build(args: argparse.Namespace) -> int:
         print(f"wrote {docs}")
     except Exception as exc:  # documentation is a convenience; the build must not fail on it
         print(f"warning: ontology documentation not generated: {exc}", file=sys.stderr)
+    return 0
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from .release import build_release
+
+    for path in build_release(Path(args.out)):
+        print(f"wrote {path}")
     return 0
 
 
@@ -129,6 +138,12 @@ def _read_input(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
+def _print_fhir_unmapped(report) -> None:
+    """What a FHIR bundle held that could not be mapped: on stderr, beside the answer, never dropped."""
+    for item in report.fhir_unmapped or []:
+        print(f"fhir: not mapped: {item['resource']} {item['element']}: {item['reason']}", file=sys.stderr)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from . import patients
 
@@ -137,7 +152,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"crlm-kg validate: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    report = patients.validate_document(data, filename=args.file)
+    report = patients.validate_document(data, filename=args.file, limits=patients.Limits.from_settings(args.settings))
+    _print_fhir_unmapped(report)
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -147,8 +163,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_evidence(args: argparse.Namespace) -> int:
     from . import evidence, patients
-    from .settings import get_settings
     from .store import open_store
+    from .versions import data_version
 
     try:
         data = _read_input(args.file)
@@ -156,12 +172,16 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
         print(f"crlm-kg evidence: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     report, records = patients.parse_and_validate(data, filename=args.file)
+    _print_fhir_unmapped(report)
     if not report.conforms:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return 1
-    lookup = evidence.EvidenceLookup(open_store(args.settings))
+    store = open_store(args.settings)
+    lookup = evidence.EvidenceLookup(store)
+    version = data_version(store).label  # the graph the answer comes from, as /evidence reports it
     try:
-        results = [evidence.apply_view(lookup.evaluate(record), args.view, args.status, args.include) for record in records]
+        results = [{**evidence.apply_view(lookup.evaluate(record), args.view, args.status, args.include), "dataVersion": version}
+                   for record in records]
     except evidence.ViewError as exc:
         print(f"crlm-kg evidence: {exc}", file=sys.stderr)
         return 1
@@ -210,12 +230,15 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     settings = settings if settings is not None else get_settings()
     parser = argparse.ArgumentParser(prog="crlm-kg", description="Knowledge graph of the clinical evidence for colorectal liver metastases.")
     parser.set_defaults(settings=settings)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the API and SPARQL endpoint on the embedded store")
     p.add_argument("--host", default=settings.host, help="default: CRLM_KG_HOST (%(default)s)")
     p.add_argument("--port", type=int, default=settings.port, help="default: CRLM_KG_PORT (%(default)s)")
     p.add_argument("--log-level", default="info")
+    p.add_argument("--limit-concurrency", type=int, default=settings.limit_concurrency,
+                   help="connections and tasks served at once, the next answered 503 (default: CRLM_KG_LIMIT_CONCURRENCY, %(default)s)")
     p.add_argument("--validate", dest="validate", action="store_true", default=settings.validate_on_start,
                    help="check the evidence against its SHACL shapes before serving (default; CRLM_KG_VALIDATE_ON_START=0 turns it off)")
     p.add_argument("--no-validate", dest="validate", action="store_false", help="skip the start-up shapes check (about 3-5 s)")
@@ -224,12 +247,17 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="generate the RDF/XML copy and the HTML documentation of the ontology")
     p.set_defaults(func=_cmd_build)
 
+    p = sub.add_parser("release", help="build the release files: N-Quads dump, ontology (Turtle, RDF/XML, merged with the evidence), "
+                                       "catalog, JSON-LD context, shapes, VoID/DCAT description, SHA256SUMS")
+    p.add_argument("--out", default="dist", help="folder to write them to (default: %(default)s)")
+    p.set_defaults(func=_cmd_release)
+
     p = sub.add_parser("check", help="run every quality gate (ontology, evidence shapes, patient shapes, SPARQL protocol)")
     p.add_argument("--strict", action="store_true", help="a skipped gate (tool or source documents absent) fails the check (also CRLM_KG_STRICT=1)")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("audit-criteria", help="write docs/criteria-audit.md: every criterion's source wording beside its encoding")
-    p.add_argument("--out", default=str(paths.ROOT / "docs" / "criteria-audit.md"), help="where to write the table")
+    p.add_argument("--out", default=str(settings.home / "docs" / "criteria-audit.md"), help="where to write the table")
     p.add_argument("--check", action="store_true", help="exit 1 if the file differs from what the graph gives")
     p.set_defaults(func=_cmd_audit_criteria)
 

@@ -55,10 +55,16 @@ class Settings(BaseSettings):
     # -- request limits -------------------------------------------------------------
     max_body_bytes: int = Field(1 << 20, ge=1024, description="body limit of every request but `/evidence/batch` (413)")
     max_batch_bytes: int = Field(16 << 20, ge=1024, description="body limit of `/evidence/batch` (413)")
+    max_records: int = Field(1000, ge=1, description="patient records one document may hold (`/patients/validate`, `/evidence/batch`; `/evidence` takes one): more are refused while parsing, before validation (422)")
+    max_record_keys: int = Field(64, ge=48, description="fields of one patient record, nested objects included (JSON), or `max_records` × this triples per document (RDF); at least 48, the size of the project's JSON-LD context (422)")
+    max_report_violations: int = Field(200, ge=1, description="violations a validation report lists; `violationCount` counts them all")
 
     # -- the HTTP service -----------------------------------------------------------
     host: str = Field("127.0.0.1", description="`crlm-kg serve` listens on this address")
     port: int = Field(8000, ge=1, le=65535, description="`crlm-kg serve` listens on this port")
+    limit_concurrency: int | None = Field(None, ge=1, description="`crlm-kg serve`: connections and tasks uvicorn serves at once, the next answered 503 (uvicorn's `--limit-concurrency`; unset: no limit)")
+    log_repeats: int = Field(5, ge=1, description="identical log messages written per `log_window` seconds; the rest are counted, and the count written when the window ends")
+    log_window: float = Field(60.0, gt=0, description="seconds of the log throttle's window (see `log_repeats`)")
     cors_origins: str = Field("", description="comma-separated origins allowed by CORS (none by default)")
     log_patients: bool = Field(False, description="log patient records in full (off: never; access logs drop query strings)")
     debug: bool = Field(False, description="the CLI prints tracebacks (developers only)")

@@ -8,6 +8,8 @@ command -v java >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 [ -f /usr/share/java/owlapi-distribution.jar ] || need_apt+=(libowlapi-java)
 command -v virtuoso-t >/dev/null 2>&1 || need_apt+=(virtuoso-opensource)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# the reverse proxy of the production set-up (deploy/nginx.conf; tests/test_deploy_nginx.py)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "bootstrap: installing Debian packages: ${need_apt[*]}"

@@ -253,7 +253,7 @@ def test_the_lifespan_builds_everything_before_the_first_request(repo_store):
     assert app.state.lookup is None  # create_app only assembles
     with TestClient(app) as c:
         lookup = app.state.lookup
-        assert lookup is not None and {"criteria", "statements", "sidedness_rules"} <= set(vars(lookup))
+        assert lookup is not None and {"criteria", "statements", "sidedness_rules"} <= set(vars(lookup.structure))
         assert app.state.sparql.status()["workers_alive"] == 1
         assert c.get("/health").json()["sparql"]["workers"] == 1
     assert app.state.sparql.status()["workers_alive"] == 0  # closed at shutdown

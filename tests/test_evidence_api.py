@@ -35,7 +35,7 @@ def test_summary_view_of_every_example_is_small_and_complete(client, path):
     assert response.status_code == 200, response.text[:500]
     assert len(response.content) <= SUMMARY_LIMIT, f"{path.name}: {len(response.content)} bytes"
     answer = response.json()
-    assert set(answer) == {"patient", "derived", "summary"}
+    assert set(answer) == {"patient", "derived", "summary", "dataVersion"}
     summary = answer["summary"]
     assert {"cautions", "recommendations", "trials", "decidingFields"} <= set(summary)
     assert all(r["applicability"] == "applies" for r in summary["recommendations"])
@@ -67,7 +67,7 @@ def test_status_and_include_filters(client):
     eligible = post(client, "/evidence", body, status="eligible").json()
     assert eligible["trials"] == [t for t in full["trials"] if t["status"] == "eligible"] != []
     only_trials = post(client, "/evidence", body, include="trials").json()
-    assert set(only_trials) == {"patient", "trials"}
+    assert set(only_trials) == {"patient", "trials", "dataVersion"}
 
 
 @pytest.mark.parametrize("params, field", [({"status": "maybe"}, "status"), ({"include": "everything"}, "include")])
@@ -88,7 +88,7 @@ def test_batch_serves_the_summary_view(client):
     bodies = [json.loads(p.read_text()) for p in EXAMPLES[:3]]
     answers = post(client, "/evidence/batch", bodies, view="summary").json()
     assert [a["patient"] for a in answers] == [b["id"] for b in bodies]
-    assert all(set(a) == {"patient", "derived", "summary"} for a in answers)
+    assert all(set(a) == {"patient", "derived", "summary", "dataVersion"} for a in answers)
 
 
 def test_answers_are_gzip_compressed_when_the_client_accepts_it(client):
@@ -120,3 +120,14 @@ def test_the_cli_gives_the_api_summary(client):
     assert cli.returncode == 0, cli.stderr
     api = post(client, "/evidence", json.loads(path.read_text()), view="summary").json()
     assert json.loads(cli.stdout) == api
+
+
+def test_braf_v600e_prognosis_is_a_subgroup_finding_of_a_braf_patient(client):
+    """Seed 003's BRAF V600E statement reaches a BRAF V600E patient's summary, not a wild-type one's."""
+    braf = json.loads((patients.EXAMPLES / "braf-v600e.json").read_text())
+    summary = post(client, "/evidence", braf, view="summary").json()["summary"]
+    finding = next(f for f in summary["subgroupFindings"] if f["id"] == "Stmt_BRAFV600EWorsePrognosis")
+    assert finding["applicability"] == "applies" and finding["subgroup"] == ["BRAF V600E"]
+    wild = dict(braf, molecular={**braf["molecular"], "braf": "wild-type"})
+    other = post(client, "/evidence", wild, view="summary").json()["summary"]
+    assert all(f["id"] != "Stmt_BRAFV600EWorsePrognosis" for f in other["subgroupFindings"] + other["recommendations"])

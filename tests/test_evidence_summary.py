@@ -143,7 +143,7 @@ def test_cli_summary_view():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     body = json.loads(proc.stdout)
-    assert set(body) == {"patient", "summary", "derived"}
+    assert set(body) == {"patient", "summary", "derived", "dataVersion"}
     assert {"cautions", "recommendations", "trials", "decidingFields"} <= set(body["summary"])
     bad = subprocess.run([sys.executable, "-m", "crlm_kg.cli", "evidence", str(CASES / "braf-v600e.json"), "--status", "maybe"],
                          capture_output=True, text=True, timeout=120)

@@ -261,9 +261,10 @@ class GraphStructure:
         return classes
 
     def warm(self) -> None:
-        for name in ("criteria", "criteria_by_characteristic", "groups", "holders", "trials", "outcomes", "statements", "labels", "subclasses", "studies",
-                     "status_reports", "scores", "sidedness_rules", "flr_thresholds", "defined_classes"):
-            getattr(self, name)
+        """Read every cached structure now: no request builds one lazily, or races another to."""
+        for name, attribute in vars(type(self)).items():
+            if isinstance(attribute, cached_property):
+                getattr(self, name)
 
 
 FONG_SCORE = paths.CRLMD + "FongClinicalRiskScore"

@@ -8,8 +8,10 @@ the table is an ordinal proxy for sorting, not an equivalence between systems:
 - ESMO ``[level, grade]``: level I..V -> 0..4 plus grade A..E -> 0..4 ([I, A] -> 0, [II, A] and [I, B] -> 1, ...);
 - ungraded -> 9.
 
-Statements are ranked: recommendations before evidence statements, then grade, then specificity (how many
-population criteria the patient meets: a recommendation for exactly this subgroup before a general one), then id.
+Statements are ranked: recommendations before evidence statements, then grade, then the number of
+molecular-subgroup criteria the patient meets (``subgroup_criteria``: a statement about BRAF V600E tumours
+before one about every tumour), then specificity (how many population criteria the patient meets), then id.
+``subgroupFindings`` lists the applying evidence statements about the patient's molecular subgroup.
 The summary's lists stop at ``LIMITS`` (``counts`` gives the totals).
 Trials in the summary are the eligible and undetermined ones, ranked by design (``trials.DESIGNS``), then status
 (eligible first), then sample size (larger first).
@@ -21,7 +23,7 @@ import re
 from typing import Any
 
 # The summary is read at a tumour board: the ranked lists stop here (the full view keeps everything).
-LIMITS = {"recommendations": 30, "trials": 25, "decidingFields": 15}
+LIMITS = {"recommendations": 30, "trials": 25, "decidingFields": 15, "subgroupFindings": 10}
 
 _NCCN = {"1": 0.0, "2a": 1.0, "preferred": 1.5, "2b": 2.0, "3": 3.0}
 _ROMAN = {"I": 0, "II": 1, "III": 2, "IV": 3, "V": 4}
@@ -41,9 +43,15 @@ def grade_rank(system: str | None, level: str | None) -> float:
     return UNGRADED
 
 
+def subgroup_criteria(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The population criteria on the tumour's biology (molecular.*) that the patient meets: what makes a
+    statement about *this* patient's subgroup (BRAF V600E, RAS-mutant, dMMR) rather than about everyone."""
+    return [c for c in entry.get("population") or [] if c.get("status") == "met" and (c.get("field") or "").startswith("molecular.")]
+
+
 def statement_order(entry: dict[str, Any]) -> tuple:
     return (entry["kind"] != "recommendation", grade_rank(entry.get("gradingSystem"), entry.get("level")),
-            -entry.get("specificity", 0), entry["id"])
+            -len(subgroup_criteria(entry)), -entry.get("specificity", 0), entry["id"])
 
 
 def trial_order(entry: dict[str, Any]) -> tuple:
@@ -105,8 +113,11 @@ def build(answer: dict[str, Any]) -> dict[str, Any]:
     trials.sort(key=trial_order)
     cautions = sorted(answer["cautions"], key=lambda c: (c["certainty"] != "certain", c["id"]))
     recommendations_applying = [s for s in applying if s["kind"] == "recommendation"]
+    subgroup = [s for s in applying if s["kind"] != "recommendation" and subgroup_criteria(s)]
     return {
         "cautions": [_caution_summary(c) for c in cautions],
+        "subgroupFindings": [{**_statement_summary(s), "subgroup": [c["text"] for c in subgroup_criteria(s)]}
+                             for s in subgroup[:LIMITS["subgroupFindings"]]],
         "recommendations": [_statement_summary(s) for s in applying[:LIMITS["recommendations"]]],
         "trials": [_trial_summary(t) for t in trials[:LIMITS["trials"]]],
         "decidingFields": deciding_fields(answer)[:LIMITS["decidingFields"]],

@@ -21,23 +21,26 @@ traced back to its record through its focus node.
 The package's modules, each one concern: ``contract`` (the fields and codes, read from the
 context), ``json_records`` (contract JSON into JSON-LD), ``parsing`` (a document of any
 format into a data graph and records), ``validation`` (pyshacl and the report), ``report``
-(what validation returns), ``rdf`` (rdflib helpers), ``examples`` (the example records and
+(what validation returns), ``rdf`` (rdflib helpers), ``contexts`` (the only JSON-LD context
+loaded, from the local file), ``limits`` (work per document), ``examples`` (the example records and
 the quality gates).
 """
 
 from __future__ import annotations
 
-from .contract import (ANONYMOUS_BASE, CONTEXT_FILE, CONTEXT_IRI, ID_PATTERN, MAX_DEPTH, MAX_RECORDS, PATIENT_BASE, SHAPES_FILE,
+from .contract import (ANONYMOUS_BASE, CONTEXT_FILE, CONTEXT_IRI, ID_PATTERN, MAX_DEPTH, PATIENT_BASE, SHAPES_FILE,
                        ContractContext, FieldSpec, contract, field_spec, json_path_for)
+from .contexts import ForeignContext
 from .examples import EXAMPLES, INVALID_EXAMPLES, shape_gates
+from .limits import DEFAULT_LIMITS, Limits
 from .parsing import JSON_TYPES, JSONLD_TYPES, TURTLE_TYPES, detect_format, parse
 from .rdf import quiet_rdflib
 from .report import PatientRecord, ValidationReport, Violation
 from .validation import parse_and_validate, shapes_graph, validate_document, validate_records, warm_up
 
 __all__ = [
-    "ANONYMOUS_BASE", "CONTEXT_FILE", "CONTEXT_IRI", "EXAMPLES", "ID_PATTERN", "INVALID_EXAMPLES", "JSONLD_TYPES", "JSON_TYPES",
-    "MAX_DEPTH", "MAX_RECORDS", "PATIENT_BASE", "SHAPES_FILE", "TURTLE_TYPES", "ContractContext", "FieldSpec", "PatientRecord",
+    "ANONYMOUS_BASE", "CONTEXT_FILE", "CONTEXT_IRI", "DEFAULT_LIMITS", "EXAMPLES", "ForeignContext", "Limits", "ID_PATTERN", "INVALID_EXAMPLES", "JSONLD_TYPES", "JSON_TYPES",
+    "MAX_DEPTH", "PATIENT_BASE", "SHAPES_FILE", "TURTLE_TYPES", "ContractContext", "FieldSpec", "PatientRecord",
     "ValidationReport", "Violation", "contract", "detect_format", "field_spec", "json_path_for", "parse", "parse_and_validate",
     "quiet_rdflib", "shape_gates", "shapes_graph", "validate_document", "validate_records", "warm_up",
 ]

@@ -28,7 +28,6 @@ CONTEXT_IRI = "https://w3id.org/crlm-kg/context/patient.jsonld"
 #: record is still validated, and its violations are traced back by index.
 ANONYMOUS_BASE = "urn:crlm-kg:record:"
 ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
-MAX_RECORDS = 100_000
 MAX_DEPTH = 32
 XSD = "http://www.w3.org/2001/XMLSchema#"
 XSD_INTEGER = URIRef(XSD + "integer")

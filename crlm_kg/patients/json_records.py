@@ -10,15 +10,56 @@ SHACL datatype or value-set constraint reports it with its message.
 from __future__ import annotations
 
 import json
+import math
 import re
 from decimal import Decimal
 from typing import Any
 
 from rdflib import URIRef
 
-from .contract import ANONYMOUS_BASE, FieldSpec, ID_PATTERN, MAX_DEPTH, MAX_RECORDS, PATIENT_BASE, XSD, contract
+from .contract import ANONYMOUS_BASE, FieldSpec, ID_PATTERN, MAX_DEPTH, PATIENT_BASE, XSD, contract
+from .limits import DEFAULT_LIMITS, Limits, TooMuchWork, too_many_keys, too_many_records
 from .rdf import DataGraph, quiet_rdflib
 from .report import Batch, PatientRecord, Problems, shown
+
+#: digits of an integer a field could hold; a longer one is reported, never converted
+#: (Python refuses to convert past 4300 digits, and nothing clinical has 40)
+MAX_INTEGER_DIGITS = 40
+
+
+class MalformedNumber(str):
+    """A JSON number no field can hold (infinite as a double, like ``1e309``, or longer than
+    ``MAX_INTEGER_DIGITS`` digits), kept as its text so that the field is named in the report."""
+
+
+class MalformedString(str):
+    """A JSON string with a lone surrogate (``"\\ud800"``): not Unicode text, so it could be
+    neither stored nor answered. Kept with the surrogate written as its escape."""
+
+
+def _parse_float(text: str) -> Any:
+    value = float(text)
+    return value if math.isfinite(value) else MalformedNumber(text)
+
+
+def _parse_int(text: str) -> Any:
+    return int(text) if len(text.lstrip("-")) <= MAX_INTEGER_DIGITS else MalformedNumber(text)
+
+
+def _clean(value: Any) -> Any:
+    """A string with its lone surrogates escaped (a ``MalformedString``); lists cleaned item by item.
+    Objects are cleaned by the JSON object hook as they are built."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return MalformedString(value.encode("utf-8", "backslashreplace").decode("utf-8"))
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 def json_depth(value: Any, limit: int) -> int:
@@ -37,7 +78,25 @@ def json_depth(value: Any, limit: int) -> int:
     return deepest
 
 
-def load_json(data: bytes, problems: Problems) -> Any:
+#: a key's end: every key of a JSON document is followed by this (so is the rare string
+#: value holding a quote and a colon, which only makes the count an upper bound)
+_KEY_END = re.compile(rb'"[ \t\r\n]*:')
+
+
+def load_json(data: bytes, problems: Problems, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """The parsed JSON, or None with the reason in ``problems``.
+
+    A document with more keys than ``limits.keys_per_document`` is refused before it is parsed: counting costs a regular-expression
+    scan (0.2 s for 20 MB), parsing five times that. While parsing, an object with more than
+    ``limits.keys`` keys stops the parse there. Numbers no field can hold and strings with lone
+    surrogates become ``MalformedNumber`` / ``MalformedString``, reported per field."""
+    if isinstance(data, (bytes, bytearray)) and len(data) > limits.keys * 16:
+        allowed = limits.keys_per_document
+        keys = sum(1 for _ in zip(range(allowed + 1), _KEY_END.finditer(data)))
+        if keys > allowed:
+            problems.add(None, "document", "(document)", "maxKeys",
+                         f"a document holds at most {allowed} keys (patient records of at most {limits.keys} fields); it has more")
+            return None
     try:
         text = data.decode("utf-8-sig") if isinstance(data, (bytes, bytearray)) else str(data)
     except UnicodeDecodeError as exc:
@@ -47,16 +106,22 @@ def load_json(data: bytes, problems: Problems) -> Any:
     def reject_constant(name: str) -> Any:
         raise ValueError(f"{name} is not a JSON number")
 
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    def checked_object(pairs: list[tuple[str, Any]]) -> dict:
+        if len(pairs) > limits.keys:
+            raise too_many_keys(limits.keys, len(pairs))
         out: dict = {}
         for key, value in pairs:
+            key = _clean(key)
             if key in out:
                 raise ValueError(f"the key {key!r} appears twice in one object")
-            out[key] = value
+            out[key] = _clean(value)
         return out
 
     try:
-        return json.loads(text, parse_constant=reject_constant, object_pairs_hook=no_duplicates)
+        return _clean(json.loads(text, parse_constant=reject_constant, parse_float=_parse_float, parse_int=_parse_int,
+                                 object_pairs_hook=checked_object))
+    except TooMuchWork as exc:
+        problems.add(None, "document", "(document)", exc.rule, str(exc))
     except RecursionError:
         problems.add(None, "document", "(document)", "json", f"the JSON is nested too deeply (a patient record has at most {MAX_DEPTH} levels)")
     except json.JSONDecodeError as exc:
@@ -130,6 +195,13 @@ def _convert_record(record: Any, index: int, problems: Problems, allow_context: 
             items = value
         else:
             items = value if isinstance(value, list) else [value]
+        malformed = [v for v in items if isinstance(v, (MalformedNumber, MalformedString))]
+        if malformed:
+            if isinstance(malformed[0], MalformedNumber):
+                problems.add(index, label, spec.path, "number", f"{spec.path} must be a finite number of at most {MAX_INTEGER_DIGITS} digits; got {shown(malformed[0])}", malformed[0])
+            else:
+                problems.add(index, label, spec.path, "string", f"{spec.path} holds a lone UTF-16 surrogate, which is not a character; got {shown(malformed[0])}", malformed[0])
+            return
         bad = [v for v in items if isinstance(v, (dict, list))]
         if bad:
             what = "an object" if isinstance(bad[0], dict) else "a nested list"
@@ -183,7 +255,20 @@ def _hint(key: str) -> str:
     return f" (did you mean {matches[0]}?)" if matches else ""
 
 
-def json_batch(doc: Any, problems: Problems, fmt: str) -> Batch:
+def count_keys(record: dict, limit: int) -> int:
+    """Keys of a record, nested objects included; stops counting past ``limit``."""
+    count, stack = 0, [record]
+    while stack and count <= limit:
+        item = stack.pop()
+        if isinstance(item, dict):
+            count += len(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def json_batch(doc: Any, problems: Problems, fmt: str, limits: Limits = DEFAULT_LIMITS) -> Batch:
     ctx = contract()
     single = isinstance(doc, dict)
     items = [doc] if single else doc
@@ -191,9 +276,15 @@ def json_batch(doc: Any, problems: Problems, fmt: str) -> Batch:
     if not isinstance(items, list):
         problems.add(None, "document", "(document)", "type", f"the document must be a patient record (a JSON object) or a list of them; got {shown(doc)}", doc)
         return Batch(graph, [], problems, fmt, 0)
-    if len(items) > MAX_RECORDS:
-        problems.add(None, "document", "(document)", "maxCount", f"a document holds at most {MAX_RECORDS} records; got {len(items)}")
+    if len(items) > limits.records:  # before any record is converted
+        exc = too_many_records(limits.records, len(items))
+        problems.add(None, "document", "(document)", exc.rule, str(exc))
         return Batch(graph, [], problems, fmt, len(items))
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and count_keys(item, limits.keys) > limits.keys:
+            exc = too_many_keys(limits.keys, None)
+            problems.add(index, record_label(item, index)[1], "(record)", exc.rule, str(exc))
+            return Batch(graph, [], problems, fmt, len(items))
     if not items:
         problems.add(None, "document", "(document)", "minCount", "the list holds no patient record")
     nodes, records, seen = [], [], {}

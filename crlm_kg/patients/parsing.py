@@ -10,15 +10,22 @@ import rdflib
 from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import RDF
 
+from .contexts import ForeignContext, install_document_loader, local_contexts
 from .contract import CONTEXT_IRI, ID_PATTERN, MAX_DEPTH, PATIENT_BASE, XSD_DECIMAL, XSD_INTEGER, contract
 from .json_records import load_json, json_batch, json_depth
+from .limits import DEFAULT_LIMITS, Limits, LimitedMemory, TooMuchWork, too_many_records
 from .rdf import DataGraph, quiet_rdflib
 from .report import Batch, PatientRecord, Problems, field_value
+
+# rdflib's JSON-LD processor would fetch (or read from disk) any context it is given: from now
+# on it can load only the project's own, from the local file (contexts.py)
+install_document_loader()
 
 
 JSON_TYPES = {"application/json", "text/json"}
 JSONLD_TYPES = {"application/ld+json"}
 TURTLE_TYPES = {"text/turtle", "application/x-turtle", "application/turtle"}
+FHIR_TYPES = {"application/fhir+json"}
 
 
 def media_type(content_type: str | None) -> str | None:
@@ -28,8 +35,10 @@ def media_type(content_type: str | None) -> str | None:
 
 
 def detect_format(data: bytes, filename: str | None = None, content_type: str | None = None) -> str:
-    """"json", "jsonld" or "turtle": from the content type, else the file suffix, else the content."""
+    """"json", "jsonld", "turtle" or "fhir": from the content type, else the file suffix, else the content."""
     media = media_type(content_type)
+    if media in FHIR_TYPES or (filename and str(filename).lower().endswith(".fhir.json")):
+        return "fhir"
     if media in JSON_TYPES:
         return "json"
     if media in JSONLD_TYPES:
@@ -47,55 +56,61 @@ def detect_format(data: bytes, filename: str | None = None, content_type: str | 
     return "json"  # JSON first; when that fails, the content is tried as Turtle
 
 
-def _has_foreign_context(value: Any) -> bool:
-    """True when a JSON-LD document refers to a context other than the project's own."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, sub in item.items():
-                if key in ("@context", "@import"):
-                    if isinstance(sub, str) and sub != CONTEXT_IRI:
-                        return True
-                    if isinstance(sub, list) and any(isinstance(s, str) and s != CONTEXT_IRI for s in sub):
-                        return True
-                stack.append(sub)
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
 def _only_own_context(doc: Any) -> bool:
     """True unless a record carries a JSON-LD context other than the project's (named by its IRI)."""
     items = doc if isinstance(doc, list) else [doc]
     return all(not isinstance(i, dict) or i.get("@context", CONTEXT_IRI) == CONTEXT_IRI for i in items)
 
 
-def _jsonld_graph_batch(doc: Any, problems: Problems) -> Batch:
-    """A JSON-LD document with its own inline context: read as RDF, then like Turtle."""
-    if _has_foreign_context(doc):
-        problems.add(None, "document", "@context", "remote-context", f"remote JSON-LD contexts are not loaded; use {CONTEXT_IRI} or an inline context")
-        return Batch(rdflib.Graph(), [], problems, "jsonld", 0)
-    own = contract().context
+def _top_level_nodes(doc: Any) -> int:
+    """Nodes a JSON-LD document lists at its top (a list, or ``@graph``): an upper bound of its records
+    that costs nothing to count."""
+    items = doc if isinstance(doc, list) else [doc]
+    count = 0
+    for item in items:
+        graph = item.get("@graph") if isinstance(item, dict) else None
+        count += len(graph) if isinstance(graph, list) else 1
+    return count
 
-    def substitute(item: Any) -> Any:
-        if isinstance(item, dict):
-            return {k: (own if k == "@context" and v == CONTEXT_IRI else substitute(v)) for k, v in item.items()}
-        if isinstance(item, list):
-            return [own if v == CONTEXT_IRI else substitute(v) for v in item]
-        return item
 
-    graph = DataGraph()
+def limited_graph(limits: Limits) -> DataGraph:
+    """A data graph whose store stops the parse at ``limits`` (see ``limits.LimitedMemory``)."""
+    ctx = contract()
+    properties = {URIRef(p) for p in ctx.by_property}
+    return DataGraph(store=LimitedMemory(limits, URIRef(ctx.patient_class), properties))
+
+
+def _parsed_into(graph: DataGraph, problems: Problems, fmt: str, parse_it) -> Batch | None:
+    """Run ``parse_it()``; on a limit, the problem and an empty batch (None: parsed)."""
+    try:
+        parse_it()
+    except TooMuchWork as exc:
+        problems.add(None, "document", "(document)", exc.rule, str(exc))
+        return Batch(rdflib.Graph(), [], problems, fmt, 0)
+    finally:
+        graph.store.done()
+    return None
+
+
+def _jsonld_graph_batch(doc: Any, problems: Problems, limits: Limits) -> Batch:
+    """A JSON-LD document with its own inline context (every context reference already replaced by
+    ``contexts.local_contexts``): read as RDF, then like Turtle."""
+    nodes = _top_level_nodes(doc)
+    if nodes > limits.records:
+        exc = too_many_records(limits.records, nodes)
+        problems.add(None, "document", "(document)", exc.rule, str(exc))
+        return Batch(rdflib.Graph(), [], problems, "jsonld", nodes)
+    graph = limited_graph(limits)
     try:
         with quiet_rdflib():
-            graph.parse(data=json.dumps(substitute(doc)), format="json-ld", base=PATIENT_BASE)
+            refused = _parsed_into(graph, problems, "jsonld", lambda: graph.parse(data=json.dumps(doc), format="json-ld", base=PATIENT_BASE))
     except RecursionError:
         problems.add(None, "document", "(document)", "json", "the JSON-LD is nested too deeply")
         return Batch(graph, [], problems, "jsonld", 0)
     except Exception as exc:  # rdflib raises many types for bad JSON-LD
         problems.add(None, "document", "(document)", "jsonld", f"the document is not valid JSON-LD: {short_error(exc)}")
         return Batch(graph, [], problems, "jsonld", 0)
-    return _graph_batch(graph, problems, "jsonld")
+    return refused or _graph_batch(graph, problems, "jsonld")
 
 
 def short_error(exc: Exception) -> str:
@@ -103,8 +118,8 @@ def short_error(exc: Exception) -> str:
     return text[:300]
 
 
-def _turtle_batch(data: bytes, problems: Problems, sniffed: bool = False, json_error: str | None = None) -> Batch:
-    graph = DataGraph()
+def _turtle_batch(data: bytes, problems: Problems, limits: Limits, sniffed: bool = False, json_error: str | None = None) -> Batch:
+    graph = limited_graph(limits)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -112,7 +127,9 @@ def _turtle_batch(data: bytes, problems: Problems, sniffed: bool = False, json_e
         return Batch(graph, [], problems, "turtle", 0)
     try:
         with quiet_rdflib():
-            graph.parse(data=text, format="turtle", publicID=PATIENT_BASE)
+            refused = _parsed_into(graph, problems, "turtle", lambda: graph.parse(data=text, format="turtle", publicID=PATIENT_BASE))
+        if refused:
+            return refused
     except Exception as exc:  # rdflib's parser errors have no common base class
         if sniffed:
             problems.add(None, "document", "(document)", "syntax", f"the document is neither JSON ({json_error}) nor Turtle ({short_error(exc)})")
@@ -160,7 +177,7 @@ def _graph_batch(graph: rdflib.Graph, problems: Problems, fmt: str) -> Batch:
 
 
 
-def parse(data: Any, filename: str | None, content_type: str | None) -> Batch:
+def parse(data: Any, filename: str | None, content_type: str | None, limits: Limits = DEFAULT_LIMITS) -> Batch:
     problems = Problems()
     if isinstance(data, (dict, list)):  # already-parsed JSON (the API may pass it)
         doc, fmt = data, "json"
@@ -170,18 +187,41 @@ def parse(data: Any, filename: str | None, content_type: str | None) -> Batch:
         data = bytes(data or b"")
         fmt = detect_format(data, filename, content_type)
         if fmt == "turtle":
-            return _turtle_batch(data, problems)
-        doc = load_json(data, problems)
+            return _turtle_batch(data, problems, limits)
+        doc = load_json(data, problems, limits)
         if problems.items:
             sniffed = not media_type(content_type) and not (filename and Path(str(filename)).suffix)
             head = data.lstrip()[:1]
             if sniffed and head not in (b"{", b"[") and problems.items[0].rule == "json":
                 json_error = problems.items[0].message.removeprefix("the document is not valid JSON: ")
-                return _turtle_batch(data, Problems(), sniffed=True, json_error=json_error)
+                return _turtle_batch(data, Problems(), limits, sniffed=True, json_error=json_error)
             return Batch(rdflib.Graph(), [], problems, fmt, 0)
     if json_depth(doc, MAX_DEPTH + 2) > MAX_DEPTH + 1:
         problems.add(None, "document", "(document)", "json", f"the JSON is nested too deeply (a patient record has at most {MAX_DEPTH} levels)")
         return Batch(rdflib.Graph(), [], problems, fmt, 0)
+    if fmt == "fhir" or (fmt == "json" and isinstance(doc, dict) and doc.get("resourceType") == "Bundle"):
+        return _fhir_batch(doc, problems, limits)
+    try:  # every context the document names, in any position, before anything could load one
+        expanded = local_contexts(doc)
+    except ForeignContext as exc:
+        problems.add(None, "document", "(document)", "remote-context", str(exc))
+        return Batch(rdflib.Graph(), [], problems, fmt, 0)
     if _only_own_context(doc):
-        return json_batch(doc, problems, fmt)
-    return _jsonld_graph_batch(doc, problems)
+        return json_batch(doc, problems, fmt, limits)
+    return _jsonld_graph_batch(expanded, problems, limits)
+
+
+def _fhir_batch(doc: Any, problems: Problems, limits: Limits) -> Batch:
+    """A FHIR R4 mCODE bundle: mapped to contract records by crlm_kg.fhir, then validated as JSON."""
+    from .. import fhir  # imported here: the FHIR models load only for FHIR documents
+
+    mapping = fhir.records_from_bundle(doc)
+    for error in mapping.errors:
+        problems.add(None, "document", f"{error['resource']} {error['element']}", "fhir", error["message"])
+    if mapping.errors:
+        batch = Batch(rdflib.Graph(), [], problems, "fhir", 0)
+    else:
+        batch = json_batch(mapping.records, problems, "fhir", limits)
+    batch.fhir_unmapped = mapping.unmapped
+    return batch
+

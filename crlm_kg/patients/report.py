@@ -27,7 +27,8 @@ class Violation:
     value: Any = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"record": self.record, "index": self.index, "field": self.field, "rule": self.rule, "message": self.message, "value": self.value}
+        return {"record": jsonable(self.record), "index": self.index, "field": printable(self.field), "rule": self.rule,
+                "message": printable(self.message), "value": jsonable(self.value)}
 
 
 @dataclass
@@ -36,23 +37,34 @@ class ValidationReport:
     violations: list[Violation] = field(default_factory=list)
     records: int = 0
     format: str | None = None
+    fhir_unmapped: list[dict[str, str]] | None = None  # a FHIR bundle's resources and elements that gave no field
+    total: int | None = None  # violations found, when more than those listed (the list is capped by Limits.violations)
+
+    @property
+    def violation_count(self) -> int:
+        return max(self.total or 0, len(self.violations))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "conforms": self.conforms,
             "records": self.records,
             "format": self.format,
-            "violationCount": len(self.violations),
+            "violationCount": self.violation_count,
             "violations": [v.to_json() for v in self.violations],
         }
+        if self.fhir_unmapped is not None:
+            out["fhirUnmapped"] = self.fhir_unmapped
+        return out
 
     def to_text(self) -> str:
         if self.conforms:
             return f"valid: {self.records} patient record{'s' if self.records != 1 else ''} conform{'' if self.records != 1 else 's'} to the patient contract"
         lines = []
         for v in self.violations:
-            where = f"record {v.record}" if isinstance(v.record, int) else str(v.record)
-            lines.append(f"{where}: {v.field} [{v.rule}] {v.message}")
+            where = f"record {v.record}" if isinstance(v.record, int) else printable(str(v.record))
+            lines.append(f"{where}: {printable(v.field)} [{v.rule}] {printable(v.message)}")
+        if self.violation_count > len(self.violations):
+            lines.append(f"… and {self.violation_count - len(self.violations)} more violations (not listed)")
         return "\n".join(lines)
 
 
@@ -117,8 +129,22 @@ class Problems:
         self.items.append(Violation(record if record is not None else (index if index is not None else "document"), index, field_, rule, message, jsonable(value)))
 
 
+def printable(text: str) -> str:
+    """``text`` with any lone UTF-16 surrogate written as its escape (``\\ud800``): such a
+    string cannot be encoded as UTF-8, so no answer could carry it."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, str)):
+    if isinstance(value, str):
+        return printable(value)
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
@@ -154,3 +180,4 @@ class Batch:
     problems: Problems
     format: str
     count: int
+    fhir_unmapped: list[dict[str, str]] | None = None

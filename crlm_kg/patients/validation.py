@@ -13,6 +13,7 @@ import rdflib
 from rdflib.namespace import RDF, RDFS, SH
 
 from .contract import SHAPES_FILE, contract
+from .limits import DEFAULT_LIMITS, Limits
 from .parsing import parse
 from .rdf import quiet_rdflib
 from .report import Batch, PatientRecord, ValidationReport, Violation, field_value, jsonable, shown
@@ -78,7 +79,7 @@ def run_shacl(graph: rdflib.Graph) -> rdflib.Graph:
     return results
 
 
-def validate_batch(batch: Batch) -> ValidationReport:
+def validate_batch(batch: Batch, limits: Limits = DEFAULT_LIMITS) -> ValidationReport:
     violations = list(batch.problems.items)
     if len(batch.graph):
         shapes = shapes_graph()
@@ -87,7 +88,9 @@ def validate_batch(batch: Batch) -> ValidationReport:
         for result in results.subjects(RDF.type, SH.ValidationResult):
             violations.append(_to_violation(results, result, by_node, shapes))
     violations = _tidy(violations)
-    return ValidationReport(not violations, violations, batch.count, batch.format)
+    # the first limits.violations are listed, all are counted: a report never outgrows its document by much
+    return ValidationReport(not violations, violations[:limits.violations], batch.count, batch.format,
+                            fhir_unmapped=batch.fhir_unmapped, total=len(violations))
 
 
 def _to_violation(results: rdflib.Graph, result: Any, by_node: dict, shapes: rdflib.Graph) -> Violation:
@@ -139,22 +142,24 @@ def _tidy(violations: list[Violation]) -> list[Violation]:
     return sorted(out, key=sort_key)
 
 
-def parse_and_validate(data: Any, filename: str | None = None, content_type: str | None = None) -> tuple[ValidationReport, list[PatientRecord]]:
-    """Parse a document of one or more patient records and validate it as one batch.
+def parse_and_validate(data: Any, filename: str | None = None, content_type: str | None = None,
+                       limits: Limits = DEFAULT_LIMITS) -> tuple[ValidationReport, list[PatientRecord]]:
+    """Parse a document of one or more patient records and validate it as one batch, within ``limits``.
 
     Never raises for bad input: every problem is a violation of the report."""
     try:
-        batch = parse(data, filename, content_type)
-        report = validate_batch(batch)
+        batch = parse(data, filename, content_type, limits)
+        report = validate_batch(batch, limits)
     except RecursionError:
         report = ValidationReport(False, [Violation("document", None, "(document)", "json", "the document is nested too deeply")], 0, None)
         return report, []
     return report, batch.records
 
 
-def validate_document(data: Any, filename: str | None = None, content_type: str | None = None) -> ValidationReport:
+def validate_document(data: Any, filename: str | None = None, content_type: str | None = None,
+                      limits: Limits = DEFAULT_LIMITS) -> ValidationReport:
     """Validate a document of patient records (JSON, JSON-LD or Turtle; one record or a list)."""
-    return parse_and_validate(data, filename, content_type)[0]
+    return parse_and_validate(data, filename, content_type, limits)[0]
 
 
 def validate_records(records: Iterable[dict]) -> ValidationReport:

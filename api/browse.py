@@ -1,4 +1,4 @@
-"""Browsing: named queries, studies, treatments, endpoints and the ontology itself."""
+"""Browsing: studies, treatments, endpoints and the ontology itself (the named queries are in ``research``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from crlm_kg import paths
-from crlm_kg.queries import QueryLibrary, QueryParameterError, plain
 from crlm_kg.store import IRI, Store
 
 from .deps import StoreDep
@@ -26,28 +25,6 @@ _SLUG = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,120}$")
 
 class Loose(BaseModel):
     model_config = ConfigDict(extra="allow")
-
-
-class QueryParameterInfo(BaseModel):
-    name: str
-    type: str
-    example: str
-    description: str
-    required: bool
-
-
-class QueryInfo(BaseModel):
-    name: str
-    title: str
-    description: str
-    parameters: list[QueryParameterInfo]
-    columns: list[str]
-
-
-class QueryResult(BaseModel):
-    query: str
-    columns: list[str]
-    rows: list[dict[str, Any]]
 
 
 class StudySummary(Loose):
@@ -72,16 +49,17 @@ SELECT ?study ?label ?design ?setting WHERE {
   OPTIONAL { ?study crlm:studySetting/rdfs:label ?setting }
 } ORDER BY ?label"""
 
-STUDY_FACTS = "SELECT ?p ?o WHERE { ?study ?p ?o }"
+# a study's own (asserted) triples: the inferred graph would add every superclass as a type
+STUDY_FACTS = "SELECT ?p ?o WHERE { ?study ?p ?o FILTER NOT EXISTS { GRAPH <%s> { ?study ?p ?o } } }" % paths.GRAPH_INFERRED
 
 STUDY_PARTS = """
 SELECT ?kind ?x ?p ?o WHERE {
   { ?x crlm:armOf ?study . BIND("arms" AS ?kind) }
   UNION { ?x crlm:ofStudy ?study . BIND("outcomes" AS ?kind) }
-  UNION { ?study crlm:hasEligibility/crlm:hasMember* ?x . ?x a/rdfs:subClassOf* crlm:EligibilityCriterion . BIND("criteria" AS ?kind) }
+  UNION { ?study crlm:hasEligibility/crlm:hasMember* ?x . FILTER EXISTS { ?x a/rdfs:subClassOf* crlm:EligibilityCriterion } BIND("criteria" AS ?kind) }
   UNION { ?study crlm:reportedIn ?x . BIND("publications" AS ?kind) }
-  ?x ?p ?o .
-}"""
+  ?x ?p ?o FILTER NOT EXISTS { GRAPH <%s> { ?x ?p ?o } }
+}""" % paths.GRAPH_INFERRED
 
 TERMS = """
 SELECT ?term ?label ?parent ?definition WHERE {
@@ -92,45 +70,7 @@ SELECT ?term ?label ?parent ?definition WHERE {
 } ORDER BY ?label"""
 
 
-@lru_cache(maxsize=1)
-def _library() -> QueryLibrary:
-    return QueryLibrary.load()
-
-
 router = APIRouter()
-
-
-@router.get("/queries", tags=["queries"], summary="The named queries with their parameters", response_model=list[QueryInfo])
-def list_queries() -> list[dict[str, Any]]:
-    return [q.describe() for q in _library().all()]
-
-
-@router.get(
-    "/queries/{name}",
-    tags=["queries"],
-    summary="Run a named query",
-    description="Query-string parameters are the query's parameters (see GET /queries); they are typed and bound as values.",
-    response_model=QueryResult,
-    responses={400: {"description": "a missing, unknown or badly typed parameter"}, 404: {"description": "no such query"},
-               503: {"description": "the store could not answer"}},
-)
-def run_query(name: str, request: Request, store: StoreDep) -> dict[str, Any]:
-    library = _library()
-    if name not in library.queries:
-        raise Problem(404, "No such named query", f"{name!r} is not a named query; GET /queries lists them",
-                      [{"field": "name", "rule": "known-query", "message": f"unknown query {name!r}"}])
-    params: dict[str, Any] = {}
-    for key, value in request.query_params.multi_items():
-        if key in params:
-            raise Problem(400, "Repeated parameter", f"parameter {key} was given twice",
-                          [{"field": key, "rule": "single-value", "message": f"give {key} once"}])
-        params[key] = value
-    try:
-        columns, rows = library.run(store, name, params)
-    except QueryParameterError as exc:
-        raise Problem(400, "Invalid query parameter", str(exc),
-                      [{"field": exc.parameter or "parameters", "rule": "parameter", "message": str(exc)}]) from None
-    return {"query": name, "columns": columns, "rows": [{k: plain(v) for k, v in r.items()} for r in rows]}
 
 
 @router.get("/studies", tags=["browse"], summary="Every curated study", response_model=list[StudySummary])

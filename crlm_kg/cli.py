@@ -205,7 +205,23 @@ def _cmd_query(args: argparse.Namespace) -> int:
     except queries.QueryParameterError as exc:
         print(f"crlm-kg query: {exc}", file=sys.stderr)
         return 1
-    print(queries.format_table(columns, rows, args.format))
+    print(queries.format_table(columns, rows, args.format, args.name))
+    return 0
+
+
+def _cmd_pool(args: argparse.Namespace) -> int:
+    from .pooling import PoolingRefused, pool
+    from .store import open_store
+
+    try:
+        answer = pool(open_store(args.settings), endpoint=args.endpoint, intervention=args.intervention, comparator=args.comparator,
+                      setting=args.setting, randomised_only=not args.any_design, figures=args.figure, method=args.method)
+    except PoolingRefused as exc:
+        print(f"crlm-kg pool: refused: {exc.reason}", file=sys.stderr)
+        for item in exc.excluded:
+            print(f"  left out {item['figure']}: {item['reason']}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -264,8 +280,18 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("query", help="run a named SPARQL query from queries/ (no name: list them)")
     p.add_argument("name", nargs="?")
     p.add_argument("--param", "-p", action="append", metavar="KEY=VALUE")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json", "csv", "tsv", "xml"], default="table", help="json is the shape GET /queries/NAME answers")
     p.set_defaults(func=_cmd_query)
+
+    p = sub.add_parser("pool", help="random-effects pooled hazard ratio of comparable comparisons (or refuse, saying why)")
+    p.add_argument("--endpoint", help="endpoint class, e.g. ProgressionFreeSurvival")
+    p.add_argument("--intervention", help="treatment class the intervention arm adds, e.g. Chemotherapy")
+    p.add_argument("--comparator", help="treatment class the comparator arm gets instead (default: add-on comparisons only)")
+    p.add_argument("--setting", help="Resectable, BorderlineResectable or Unresectable")
+    p.add_argument("--any-design", action="store_true", help="include non-randomised studies (default: RCTs only)")
+    p.add_argument("--figure", action="append", help="pool exactly these hazard-ratio figures (repeat)")
+    p.add_argument("--method", choices=["dl", "pm"], default="dl", help="DerSimonian-Laird (default) or Paule-Mandel")
+    p.set_defaults(func=_cmd_pool)
     return parser
 
 

@@ -29,6 +29,8 @@ CRLMD = "https://w3id.org/crlm-kg/data/"
 ONTOLOGY_IRI = "https://w3id.org/crlm-kg/ontology"
 GRAPH_ONTOLOGY = "https://w3id.org/crlm-kg/graph/ontology"
 GRAPH_EVIDENCE = "https://w3id.org/crlm-kg/graph/evidence"
+#: the RDFS entailments of the other two, materialised at load (``graphs.rdfs_entailments``)
+GRAPH_INFERRED = "https://w3id.org/crlm-kg/graph/inferred"
 
 PREFIXES = {
     "crlm": CRLM,

@@ -73,7 +73,9 @@ def build_release(out: Path, store: EmbeddedStore | None = None) -> list[Path]:
         shutil.copyfile(source, out / name)
         written.append(out / name)
     fingerprint = store.fingerprint()
-    counts = {g: sum(1 for q in quads if q.graph_name == ox.NamedNode(g)) for g in (paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE)}
+    # the dump is what the store serves: with the RDFS entailments of graph/inferred when the store holds them
+    graphs = (paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE) + tuple(g for g in (paths.GRAPH_INFERRED,) if any(q.graph_name.value == g for q in quads))
+    counts = {g: sum(1 for q in quads if q.graph_name == ox.NamedNode(g)) for g in graphs}
     written.append(_serialize(void_description(fingerprint, counts, written), out / "void.ttl", "turtle"))
     written.append(write_checksums(out, written))
     return written

@@ -2,8 +2,8 @@
 
 ``running_virtuoso()`` starts Debian's ``virtuoso-t`` in a scratch directory
 under the system temporary directory, on free HTTP and SQL ports found at run
-time, loads the ontology and the curated evidence into their two named graphs
-(``paths.GRAPH_ONTOLOGY`` and ``paths.GRAPH_EVIDENCE``) and yields a
+time, loads the ontology and the curated evidence into their named graphs
+(``paths.GRAPH_ONTOLOGY``, ``paths.GRAPH_EVIDENCE`` and their RDFS entailments in ``paths.GRAPH_INFERRED``) and yields a
 ``VirtuosoInstance`` whose ``store()`` is a ``RemoteStore`` querying exactly
 those graphs. On leaving the block, normally or on an exception, the server
 process it started is terminated (killed if it does not stop) and the scratch
@@ -42,7 +42,7 @@ import httpx
 import pyoxigraph as ox
 
 from . import paths
-from .graphs import all_quads
+from .graphs import repository_quads
 from .store import RemoteStore, VirtuosoDialect
 from .settings import VirtuosoSettings
 
@@ -51,7 +51,7 @@ PACKAGED_DB_DIR = "/var/lib/virtuoso-opensource-7/db"
 INSTALL_HINT = "install Debian's virtuoso-opensource (make test does)"
 START_TIMEOUT = 90.0  # seconds until /sparql must answer
 LOAD_TIMEOUT = 180.0  # seconds for the bulk load
-REPOSITORY_GRAPHS = (paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE)
+REPOSITORY_GRAPHS = (paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE, paths.GRAPH_INFERRED)
 
 
 class VirtuosoError(RuntimeError):
@@ -137,7 +137,7 @@ def dump_repository(directory: Path, quads: Iterable | None = None) -> Path:
     """Write the repository graph (or ``quads``) as one N-Quads file in ``directory``."""
     target = directory / "load" / "repository.nq"
     target.parent.mkdir(parents=True, exist_ok=True)
-    ox.serialize(list(quads) if quads is not None else all_quads(), output=str(target), format=ox.RdfFormat.N_QUADS)
+    ox.serialize(list(quads) if quads is not None else repository_quads(), output=str(target), format=ox.RdfFormat.N_QUADS)
     return target
 
 

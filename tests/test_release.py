@@ -101,7 +101,7 @@ def test_dump_loads_into_a_fresh_store_with_the_served_fingerprint(dist, repo_st
     reloaded = EmbeddedStore(fresh)
     assert reloaded.fingerprint() == repo_store.fingerprint()
     assert data_version(reloaded).label == data_version(repo_store).label
-    assert {g.value for g in fresh.named_graphs()} == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE}
+    assert {g.value for g in fresh.named_graphs()} == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE, paths.GRAPH_INFERRED}
 
 
 @pytest.mark.slow
@@ -111,7 +111,7 @@ def test_void_describes_counts_licence_version_and_hash(dist, repo_store):
     assert (dataset, RDF.type, VOID.Dataset) in void and (dataset, RDF.type, DCAT.Dataset) in void
     assert int(void.value(dataset, VOID.triples)) == fingerprint["triples"] == repo_store.triple_count()
     subsets = {str(s): int(void.value(s, VOID.triples)) for s in void.objects(dataset, VOID.subset)}
-    assert set(subsets) == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE} and sum(subsets.values()) == fingerprint["triples"]
+    assert set(subsets) == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE, paths.GRAPH_INFERRED} and sum(subsets.values()) == fingerprint["triples"]
     assert void.value(dataset, DCTERMS.license) == CC_BY
     assert str(void.value(dataset, DCTERMS.identifier)) == data_version(repo_store).label
     assert str(void.value(void.value(dataset, SPDX.checksum), SPDX.checksumValue)) == fingerprint["sha256"]
@@ -183,10 +183,10 @@ def test_dump_loads_into_virtuoso_with_the_same_triple_count(dist, repo_store):
         shutil.copyfile(dist / dump_name(), load / dump_name())
         # what the README tells a user to run: Virtuoso's bulk loader reads the gzipped N-Quads as they are
         v.isql(f"ld_dir('{load}', '*.nq.gz', 'urn:x:unused');\nrdf_loader_run();\ncheckpoint;")
-        store = RemoteStore(v.sparql_url, graph=[paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE], dialect=VirtuosoDialect())
+        store = RemoteStore(v.sparql_url, graph=[paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE, paths.GRAPH_INFERRED], dialect=VirtuosoDialect())
         try:
             assert store.triple_count() == repo_store.triple_count()
-            for graph in (paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE):
+            for graph in (paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE, paths.GRAPH_INFERRED):
                 one = RemoteStore(v.sparql_url, graph=graph, dialect=VirtuosoDialect())
                 expected = sum(1 for q in _dump_quads(dist) if q.graph_name.value == graph)
                 assert one.triple_count() == expected

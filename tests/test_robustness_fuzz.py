@@ -51,10 +51,14 @@ WORKERS = 2
 #   sets, the SHACL shapes also check ranges and cross-field consistency (and Turtle/JSON-LD
 #   bodies are only "a string"/"an object" to JSON Schema): the documented answer is a 422
 #   report naming the fields.
+# * /pooled: whether hazard ratios are comparable (the same endpoint, contrast and setting, two or
+#   more with a confidence interval) is a fact of the graph, not of the request's schema: the
+#   documented answer to inputs that cannot be pooled is a 422 with the reason.
 CONFIG = {
     "operations": [
         {"include-path": "/sparql", "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "422", "503"]}}},
         {"include-path-regex": "^/(patients/validate|evidence)", "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "422"]}}},
+        {"include-path": "/pooled", "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "422"]}}},
     ]
 }
 

@@ -575,7 +575,9 @@ def test_service_description_is_turtle_by_default(client):
     formats = {str(o) for o in graph.objects(service, SD.resultFormat)}
     assert "http://www.w3.org/ns/formats/SPARQL_Results_JSON" in formats and "http://www.w3.org/ns/formats/Turtle" in formats
     names = {str(o) for o in graph.objects(None, SD.name)}
-    assert names == {G_ONTO, G_EVID, G_OTHER}
+    assert names == {G_ONTO, G_EVID, G_OTHER, paths.GRAPH_INFERRED}
+    inferred = next(graph.subjects(SD.name, rdflib.URIRef(paths.GRAPH_INFERRED)))
+    assert "RDFS" in str(graph.value(inferred, rdflib.DCTERMS.description))
 
 
 @pytest.mark.parametrize("accept,fmt", [("application/ld+json", "json-ld"), ("application/rdf+xml", "xml"), ("application/n-triples", "nt"), ("*/*", "turtle")])

@@ -63,5 +63,5 @@ def test_dump_round_trips_and_fingerprint_is_canonical(small):
 
 
 def test_repository_store_holds_both_graphs(repo_store):
-    assert set(repo_store.capabilities.dataset_graphs) == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE}
+    assert set(repo_store.capabilities.dataset_graphs) == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE, paths.GRAPH_INFERRED}
     assert repo_store.fingerprint()["triples"] == repo_store.triple_count() > 10000

@@ -72,7 +72,7 @@ def library() -> QueryLibrary:
 
 
 def test_remote_store_holds_exactly_the_repository_graph(remote, repo_store):
-    assert remote.graphs == (paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE)
+    assert remote.graphs == (paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE, paths.GRAPH_INFERRED)
     assert remote.triple_count() == repo_store.triple_count()
 
 
@@ -130,7 +130,7 @@ def test_sparql_endpoint_proxies_to_virtuoso_with_the_repository_graphs(remote, 
         assert int(r.json()["results"]["bindings"][0]["n"]["value"]) == repo_store.triple_count()
         r = client.get("/sparql", params={"query": "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"},
                        headers={"accept": "application/sparql-results+json"})
-        assert {b["g"]["value"] for b in r.json()["results"]["bindings"]} == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE}
+        assert {b["g"]["value"] for b in r.json()["results"]["bindings"]} == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE, paths.GRAPH_INFERRED}
         assert client.post("/sparql", data={"update": "CLEAR ALL"}).status_code == 400
 
 
@@ -141,7 +141,7 @@ def test_remote_store_implements_the_whole_protocol(remote, repo_store):
     assert isinstance(remote, Store)
     caps = remote.capabilities
     assert not caps.in_process and caps.endpoint == remote.endpoint and caps.dialect == "virtuoso"
-    assert caps.dataset_graphs == (paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE)
+    assert caps.dataset_graphs == (paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE, paths.GRAPH_INFERRED)
     query = "CONSTRUCT { ?s a crlm:Study } WHERE { ?s a/rdfs:subClassOf* crlm:Study }"
     assert set(remote.construct(query)) == set(repo_store.construct(query)) != set()
     assert remote.fingerprint()["triples"] == repo_store.triple_count()
@@ -149,4 +149,4 @@ def test_remote_store_implements_the_whole_protocol(remote, repo_store):
 
     dumped = list(ox.parse(remote.dump(), format=ox.RdfFormat.N_QUADS))
     assert len(dumped) == repo_store.triple_count()
-    assert {q.graph_name.value for q in dumped} == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE}
+    assert {q.graph_name.value for q in dumped} == {paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE, paths.GRAPH_INFERRED}

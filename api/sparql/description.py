@@ -16,6 +16,8 @@ FORMAT_IRIS = ["SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV"
 
 
 XSD_INTEGER = ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer")
+INFERRED_NOTE = ("RDFS entailments of the ontology and evidence graphs, materialised at load and part of the default graph: "
+                 "rdf:type through rdfs:subClassOf (rdfs9) and the triples of super-properties (rdfs7); no domain or range typing.")
 
 
 def service_description(endpoint: str, store) -> list[ox.Triple]:
@@ -37,7 +39,7 @@ def service_description(endpoint: str, store) -> list[ox.Triple]:
         ox.Triple(dataset, sd("defaultGraph"), default),
         ox.Triple(default, RDF_TYPE, sd("Graph")),
     ]
-    graphs = [paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE]
+    graphs = [paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE, paths.GRAPH_INFERRED]
     counts: dict[str, int] = {}
     if store.capabilities.in_process:  # counting is cheap only where the data is held
         rows = store.select("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
@@ -53,6 +55,8 @@ def service_description(endpoint: str, store) -> list[ox.Triple]:
             ox.Triple(named, sd("graph"), g),
             ox.Triple(g, RDF_TYPE, sd("Graph")),
         ]
+        if graph == paths.GRAPH_INFERRED:
+            triples.append(ox.Triple(named, ox.NamedNode("http://purl.org/dc/terms/description"), ox.Literal(INFERRED_NOTE)))
         if graph in counts:
             triples.append(ox.Triple(g, ox.NamedNode(VOID + "triples"), ox.Literal(str(counts[graph]), datatype=XSD_INTEGER)))
     return triples

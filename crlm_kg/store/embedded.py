@@ -6,7 +6,7 @@ from typing import Any, Iterable, Mapping
 
 import pyoxigraph as ox
 
-from ..graphs import all_quads, fingerprint
+from ..graphs import fingerprint, repository_quads
 from .base import Capabilities
 from .terms import PREFIX_BLOCK, QueryError, bind_parameters, solutions_to_rows
 
@@ -24,8 +24,8 @@ class EmbeddedStore:
 
     @classmethod
     def from_repository(cls) -> "EmbeddedStore":
-        """The ontology and the curated evidence of the repository, each in its named graph."""
-        return cls(all_quads())
+        """The ontology, the curated evidence and their RDFS entailments, each in its named graph."""
+        return cls(repository_quads())
 
     @classmethod
     def from_nquads(cls, data: bytes) -> "EmbeddedStore":

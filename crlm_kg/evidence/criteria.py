@@ -129,46 +129,8 @@ class TreeEvaluator:
         # every patient, so they live in the shared cache (answers are read-only; see EvidenceLookup)
         self._evaluable: dict[str, bool] = self._static.setdefault("\0evaluable", {})  # type: ignore[assignment]
         self._entries: dict[tuple, dict[str, Any]] = self._static.setdefault("\0entries", {})  # type: ignore[assignment]
-        self._trees: dict[tuple, TreeResult] = self._static.setdefault("\0trees", {})  # type: ignore[assignment]
-        self._flat: dict[tuple, tuple[Criterion, ...]] = self._static.setdefault("\0flat", {})  # type: ignore[assignment]
 
     def evaluate(self, roots: list[str], extra: list[dict[str, Any]] | None = None) -> TreeResult:
-        """The tree's verdict. A tree's result depends only on what the patient's facts say about each of
-        its criteria (leaf verdict and shown value) and on the synthetic criteria: keyed by that, results are
-        shared across patients, which makes most trees a lookup (answers are read-only; see EvidenceLookup)."""
-        try:
-            key = (tuple(roots), tuple((c.iri, self.leaves.get(c.iri), self.patient_value_of(c, self.leaves.get(c.iri)))
-                                       for c in self._criteria_of(roots)),
-                   tuple((e["id"], e["status"], repr(e.get("patientValue"))) for e in extra or []))
-            hash(key)
-        except TypeError:  # a list among the values: evaluated afresh
-            return self._evaluate(roots, extra)
-        result = self._trees.get(key)
-        if result is None:
-            if len(self._trees) >= _MAX_SHARED_ENTRIES:
-                self._trees.clear()
-            result = self._trees[key] = self._evaluate(roots, extra)
-        return result
-
-    def _criteria_of(self, roots: list[str]) -> tuple[Criterion, ...]:
-        """The criteria of a tree, in order (static: computed once per tree)."""
-        key = tuple(roots)
-        found = self._flat.get(key)
-        if found is None:
-            found, stack, seen = [], list(reversed(roots)), set()
-            while stack:
-                node = stack.pop()
-                if node in seen:
-                    continue
-                seen.add(node)
-                if node in self.groups:
-                    stack.extend(reversed(self.groups[node][1]))
-                elif node in self.criteria:
-                    found.append(self.criteria[node])
-            found = self._flat[key] = tuple(found)
-        return found
-
-    def _evaluate(self, roots: list[str], extra: list[dict[str, Any]] | None = None) -> TreeResult:
         out: list[dict[str, Any]] = []
         statuses = [self._node(root, out, 0) for root in roots]
         for entry in extra or []:  # synthetic criteria (a statement's setting) join the all-of at the top

@@ -85,6 +85,7 @@ def test_evidence_malformed_input(client, payload, content_type):
     assert body["errors"] and all(e["field"] and e["rule"] for e in body["errors"])
 
 
+@pytest.mark.slow
 def test_evidence_oversized_body_is_413(repo_store):
     with TestClient(create_app(Settings(max_body_bytes=2000, query_workers=1), repo_store)) as c:
         problem(c.post("/evidence", content=b'{"id": "x", "pad": "' + b"a" * 5000 + b'"}', headers={"content-type": "application/json"}), 413)
@@ -202,6 +203,7 @@ class _FailingStore:
         return getattr(self._store, name)
 
 
+@pytest.mark.slow
 def test_a_store_failure_during_evidence_is_a_503_problem_not_an_answer(repo_store):
     store = _FailingStore(repo_store)
     record = (CASES / "case-resectable-ras-wild-type.json").read_bytes()
@@ -214,6 +216,7 @@ def test_a_store_failure_during_evidence_is_a_503_problem_not_an_answer(repo_sto
         assert problem(c.get("/queries/rcts-by-setting", params={"setting": "Resectable"}), 503)
 
 
+@pytest.mark.slow
 def test_body_limits_come_from_the_settings_for_every_route(repo_store):
     """max_body_bytes for /evidence and /patients/validate (which once ignored it), max_batch_bytes for /evidence/batch."""
     record = json.loads((CASES / "case-resectable-ras-wild-type.json").read_text())

@@ -130,6 +130,7 @@ def test_recruitment_is_unknown_without_a_report(answers):
     assert trials.recruitment_of([{"status": "ongoing"}]) == "unknown"  # ambiguous wording is not read as recruiting
 
 
+@pytest.mark.slow
 def test_cli_summary_view():
     proc = subprocess.run([sys.executable, "-m", "crlm_kg.cli", "evidence", str(CASES / "braf-v600e.json"), "--view", "summary"],
                           capture_output=True, text=True, timeout=120)

@@ -25,6 +25,7 @@ def verdict(document) -> str:
     return json.dumps(patients.validate_document(json.dumps(document).encode(), content_type="application/json").to_json(), sort_keys=True)
 
 
+@pytest.mark.slow
 def test_concurrent_validations_leave_the_shapes_unchanged_and_agree():
     shared = patients.shapes_graph()
     fresh = rdflib.Graph().parse(patients.SHAPES_FILE, format="turtle")

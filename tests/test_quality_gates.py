@@ -68,6 +68,7 @@ def test_without_strict_skipped_gates_pass_and_are_counted(gates, tmp_path):
     assert "1 passed, 3 skipped" in proc.stdout
 
 
+@pytest.mark.slow
 def test_strict_turns_every_skipped_gate_into_a_failure(gates, tmp_path):
     proc = _pytest(_own(gates), tmp_path, strict=True, seeds=tmp_path / "no-seeds")
     assert proc.returncode == 1, proc.stdout[-3000:]

@@ -45,6 +45,7 @@ def _serve(home: Path, *extra: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_bad_turtle_stops_serve_with_file_and_line(home):
     line = _append(home / BROKEN_FILE, "crlmd:Broken crlm:label \"unterminated .")
     result = _serve(home)

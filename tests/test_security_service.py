@@ -150,6 +150,7 @@ def test_repeated_messages_are_written_a_few_times_then_counted():
         logger.removeFilter(throttle)
 
 
+@pytest.mark.slow
 def test_the_lifespan_throttles_the_event_loops_accept_error(repo_store):
     """Regression: at the file-descriptor limit the server wrote 650 000 "socket.accept() out of
     system resource" lines (269 MB) in 45 s. The message goes through the event loop's own

@@ -507,6 +507,7 @@ def test_body_limit_is_413(client):
     assert long_get.status_code == 414
 
 
+@pytest.mark.slow
 def test_runaway_query_is_stopped_and_others_are_served(client):
     engine = client.app.state.sparql
     respawns = engine.status()["respawns"]

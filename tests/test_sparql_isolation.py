@@ -83,6 +83,7 @@ def one_worker(store):
 # --------------------------------------------------------------------------- waiting costs no thread; bounded queue
 
 
+@pytest.mark.slow
 def test_waiting_requests_hold_no_thread_and_a_full_queue_is_refused_at_once(one_worker):
     async def scenario():
         app = _app(one_worker)
@@ -109,6 +110,7 @@ def test_waiting_requests_hold_no_thread_and_a_full_queue_is_refused_at_once(one
         assert response.status_code == 200 or (response.status_code == 503 and response.headers["retry-after"] == "1")
 
 
+@pytest.mark.slow
 def test_per_client_limit(store):
     service = _service(store, query_queue=8, query_per_client=2, query_workers=3)
     try:
@@ -246,6 +248,7 @@ def test_a_worker_killed_from_outside_is_replaced(store):
         service.close()
 
 
+@pytest.mark.slow
 def test_workers_that_die_at_start_are_respawned_with_backoff(store):
     pool = WorkerPool(store.dump(), size=1)
     pool.start()

@@ -51,6 +51,7 @@ def test_data_version_is_the_release_and_the_graph_hash(repo_store):
     assert version.label == f"{crlm_kg.__version__}+sha256.{fingerprint['sha256'][:HASH_DIGITS]}"
 
 
+@pytest.mark.slow
 def test_one_changed_quad_changes_the_data_version(repo_store):
     extra = ox.Quad(ox.NamedNode(paths.CRLMD + "Extra"), ox.NamedNode(paths.PREFIXES["rdfs"] + "label"), ox.Literal("x"),
                     ox.NamedNode(paths.GRAPH_EVIDENCE))
@@ -79,6 +80,7 @@ def test_every_evidence_answer_carries_the_data_version(client, view):
     assert [a["dataVersion"] for a in batch.json()] == [expected, expected]
 
 
+@pytest.mark.slow
 def test_cli_evidence_answer_carries_the_data_version(capsys, repo_store):
     assert cli.main(["evidence", str(CASE), "--view", "summary"]) == 0
     answer = json.loads(capsys.readouterr().out)

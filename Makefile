@@ -24,7 +24,7 @@ test: $(STAMP)
 
 # Everything but the tests marked slow or needing Virtuoso: under a minute.
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not slow and not virtuoso"
+	$(VENV)/bin/python -m pytest -m "not slow and not virtuoso" -n 2  # both cores: most of the time is servers starting
 
 check: $(STAMP)
 	$(VENV)/bin/crlm-kg check

@@ -139,7 +139,7 @@ class RdflibStore:
 def rdflib_evidence_app():
     """The crlm-kg app whose evidence lookup runs on rdflib's SPARQL engine."""
     sys.path.insert(0, str(ROOT))
-    from api.app import create_app
+    from crlm_kg.api.app import create_app
 
     return create_app(store=RdflibStore())
 
@@ -297,7 +297,7 @@ def _sparql_counts(response: httpx.Response) -> list:
 
 
 TARGETS = {
-    "crlm-kg": lambda: Target("crlm-kg (pyoxigraph workers)", "api.app:create_app"),
+    "crlm-kg": lambda: Target("crlm-kg (pyoxigraph workers)", "crlm_kg.api.app:create_app"),
     "rdflib": lambda: Target("rdflib endpoint (baseline)", "bench_sparql:rdflib_app", app_dir=HERE),
     "crlm-kg-rdflib": lambda: Target("crlm-kg on rdflib's engine", "bench_sparql:rdflib_evidence_app", app_dir=HERE),
 }

@@ -65,7 +65,7 @@ def start_server(workers: int, timeout: float) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), CRLM_KG_QUERY_WORKERS=str(workers), CRLM_KG_QUERY_TIMEOUT=str(timeout))
     env.pop("CRLM_KG_SPARQL_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", "--factory", "crlm_kg.api.app:create_app", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning", "--no-access-log"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )

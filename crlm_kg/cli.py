@@ -30,7 +30,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from .store import open_store
 
     try:
-        from api.app import create_app
+        from crlm_kg.api.app import create_app
 
         settings: Settings = args.settings
         store = open_store(settings)  # a Turtle syntax error raises DataFileError (file, line)

@@ -19,7 +19,16 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_CHECKOUT = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _default_home() -> Path:
+    """The checkout when run from one (editable install, tests); else the copy the wheel
+    carries inside the package (``pyproject.toml``: ``crlm_kg/_home``)."""
+    checkout = _PACKAGE.parent
+    if (checkout / "ontology" / "crlm.ttl").is_file():
+        return checkout
+    return _PACKAGE / "_home"
 
 
 def _default_workers() -> int:
@@ -32,7 +41,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRLM_KG_", frozen=True, extra="ignore")
 
     # -- where the artifacts are ------------------------------------------------
-    home: Path = Field(_CHECKOUT, description="where `ontology/`, `data/`, `queries/`, `validation/` are read from")
+    home: Path = Field(default_factory=_default_home, description="where `ontology/`, `data/`, `queries/`, `validation/` are read from")
     seeds: Path | None = Field(None, description="the five source documents (default: `../shared/seeds` beside the checkout); checks that quote them need it")
 
     # -- the store ----------------------------------------------------------------

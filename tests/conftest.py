@@ -65,7 +65,7 @@ def uvicorn_server(log_file: Path, **env_overrides: str) -> Iterator[str]:
     env.pop("CRLM_KG_SPARQL_URL", None)
     with open(log_file, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"],
+            [sys.executable, "-m", "uvicorn", "--factory", "crlm_kg.api.app:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
         try:

@@ -170,17 +170,17 @@ def log_tail(path: Path, lines: int = 40) -> str:
 
 @contextlib.contextmanager
 def running_server(log_dir: Path, env: dict[str, str], *, name: str = "uvicorn", command: list[str] | None = None,
-                   start_timeout: float = 60) -> Iterator[str]:
+                   start_timeout: float = 60, cwd: Path = ROOT) -> Iterator[str]:
     """A real server on a free loopback port, its output in ``log_dir/<name>.log``; yields its
-    base URL once ``/health`` answers. ``command`` (default: uvicorn on ``api.app:create_app``)
+    base URL once ``/health`` answers. ``command`` (default: uvicorn on ``crlm_kg.api.app:create_app``)
     gets ``--port`` appended. Any failure while it runs shows the log's tail in the report."""
     port = free_port()
-    command = command or [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1", "--log-level", "warning"]
+    command = command or [sys.executable, "-m", "uvicorn", "--factory", "crlm_kg.api.app:create_app", "--host", "127.0.0.1", "--log-level", "warning"]
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / f"{name}.log"
     base = f"http://127.0.0.1:{port}"
     with open(log_file, "wb") as out:
-        proc = subprocess.Popen([*command, "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([*command, "--port", str(port)], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         RUNNING_LOGS[name] = log_file
         try:
             def healthy() -> bool:

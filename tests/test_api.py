@@ -13,7 +13,7 @@ import pytest
 import rdflib
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from crlm_kg.api.app import create_app
 from crlm_kg import paths
 from crlm_kg.settings import Settings
 from crlm_kg.store import QueryError
@@ -235,7 +235,7 @@ def test_body_limits_come_from_the_settings_for_every_route(repo_store):
 
 def test_dependencies_can_be_overridden(client, repo_store):
     """Routes take the store through Depends: a test can substitute it without building another app."""
-    from api.deps import get_store
+    from crlm_kg.api.deps import get_store
 
     class Tiny:
         name = "tiny"

@@ -11,7 +11,7 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from crlm_kg.api.app import create_app
 from crlm_kg import patients
 from crlm_kg.settings import Settings
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from crlm_kg.api.app import create_app
 from crlm_kg.settings import Settings
 
 from test_fhir import FHIR_EXAMPLES, entry, expected_record, load, two_patient_bundle

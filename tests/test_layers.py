@@ -20,17 +20,24 @@ def lint(directory: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=directory, capture_output=True, text=True, timeout=300)
 
 
-def test_layers_contract_is_kept():
-    proc = lint(ROOT)
+def package_as_installed(target: Path) -> Path:
+    """The package laid out as the wheel installs it (``api/`` becomes ``crlm_kg/api``,
+    pyproject's package-dir), which is the tree import-linter can walk."""
+    shutil.copytree(ROOT / "crlm_kg", target / "crlm_kg", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "api", target / "crlm_kg" / "api", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", target / "pyproject.toml")
+    return target
+
+
+def test_layers_contract_is_kept(tmp_path):
+    proc = lint(package_as_installed(tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "1 kept, 0 broken" in proc.stdout
 
 
 def test_an_upward_import_breaks_the_contract(tmp_path):
     """The check can fail: a copy of the code where the store imports the checks is refused."""
-    for name in ("crlm_kg", "api"):
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    package_as_installed(tmp_path)
     terms = tmp_path / "crlm_kg" / "store" / "terms.py"
     terms.write_text(terms.read_text(encoding="utf-8") + "\nfrom .. import checks  # an upward import\n", encoding="utf-8")
     proc = lint(tmp_path)

@@ -14,7 +14,7 @@ import rdflib
 from fastapi.testclient import TestClient
 from rdflib.namespace import OWL, RDF, RDFS
 
-from api.app import create_app
+from crlm_kg.api.app import create_app
 from crlm_kg import paths
 from crlm_kg.settings import Settings
 

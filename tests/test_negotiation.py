@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.negotiation import negotiate
+from crlm_kg.api.app import create_app
+from crlm_kg.api.negotiation import negotiate
 from crlm_kg.settings import Settings
 from crlm_kg.store import EmbeddedStore
 

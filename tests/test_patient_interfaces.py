@@ -80,7 +80,7 @@ def test_cli_batch_of_examples():
 
 @pytest.fixture(scope="module")
 def client():
-    from api.app import create_app
+    from crlm_kg.api.app import create_app
     from crlm_kg.store import EmbeddedStore
 
     return TestClient(create_app(store=EmbeddedStore([])))

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from crlm_kg.api.app import create_app
 from crlm_kg import paths
 from crlm_kg.queries import QueryLibrary, format_table
 from crlm_kg.settings import Settings

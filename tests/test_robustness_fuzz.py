@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
-from api.app import create_app
-from api.evidence import EvidenceResponse
+from crlm_kg.api.app import create_app
+from crlm_kg.api.evidence import EvidenceResponse
 from crlm_kg import paths, patients
 from crlm_kg.evidence import EvidenceLookup
 from crlm_kg.settings import Settings

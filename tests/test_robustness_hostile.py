@@ -24,9 +24,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api import sparql
-from api.app import create_app
-from api.deps import get_settings
+from crlm_kg.api import sparql
+from crlm_kg.api.app import create_app
+from crlm_kg.api.deps import get_settings
 from crlm_kg import patients
 from crlm_kg.queries import QueryLibrary
 from crlm_kg.settings import Settings
@@ -510,7 +510,7 @@ def test_access_log_drops_query_strings(tmp_path):
     env = dict(os.environ, CRLM_KG_QUERY_WORKERS="1", PYTHONPATH=str(ROOT))
     env.pop("CRLM_KG_LOG_PATIENTS", None)
     env.pop("CRLM_KG_SPARQL_URL", None)
-    command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1", "--log-level", "info"]
+    command = [sys.executable, "-m", "uvicorn", "--factory", "crlm_kg.api.app:create_app", "--host", "127.0.0.1", "--log-level", "info"]
     with running_server(tmp_path, env, name="access-log", command=command) as base:
         assert httpx.get(base + "/queries/trials-for-patient", params={"age": "87", "ras": "RasMutant", "flr": "23.456"}).status_code == 200
         assert httpx.post(base + "/evidence", json=SECRET).status_code == 200

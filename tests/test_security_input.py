@@ -20,7 +20,7 @@ import pytest
 import rdflib
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from crlm_kg.api.app import create_app
 from crlm_kg import patients
 from crlm_kg.patients import CONTEXT_IRI, ForeignContext, Limits
 from crlm_kg.patients.contexts import REFUSAL, load_context

@@ -15,8 +15,8 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from api import deps, log_throttle
-from api.app import create_app
+from crlm_kg.api import deps, log_throttle
+from crlm_kg.api.app import create_app
 from crlm_kg.settings import Settings
 
 RECORDS = [{"id": f"p-gone-{i}", "age": 60 + i, "liverMetastases": {"count": 2}, "molecular": {"ras": "wild-type"}} for i in range(4)]

@@ -21,11 +21,11 @@ import pytest
 import rdflib
 from fastapi.testclient import TestClient
 
-from api import sparql
-from api.app import create_app
-from api.negotiation import negotiate
-from api.sparql import description
-from api.sparql import page as sparql_page
+from crlm_kg.api import sparql
+from crlm_kg.api.app import create_app
+from crlm_kg.api.negotiation import negotiate
+from crlm_kg.api.sparql import description
+from crlm_kg.api.sparql import page as sparql_page
 from crlm_kg import paths
 from crlm_kg.settings import Settings
 from crlm_kg.store import EmbeddedStore, RemoteStore

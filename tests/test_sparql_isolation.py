@@ -24,9 +24,9 @@ import pyoxigraph as ox
 import pytest
 from fastapi import FastAPI
 
-from api import problems
-from api.sparql import SparqlService, lexical, service as service_module
-from api.sparql.pool import WorkerPool
+from crlm_kg.api import problems
+from crlm_kg.api.sparql import SparqlService, lexical, service as service_module
+from crlm_kg.api.sparql.pool import WorkerPool
 from crlm_kg.settings import Settings
 from crlm_kg.store import EmbeddedStore
 from tests.support import ENV

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import crlm_kg
-from api.app import create_app
+from crlm_kg.api.app import create_app
 from crlm_kg import cli, paths
 from crlm_kg.settings import Settings
 from crlm_kg.store import EmbeddedStore

@@ -99,7 +99,7 @@ def test_evidence_identical_to_embedded(remote_lookup, repo_store, case):
 def test_api_over_virtuoso(remote, repo_store):
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from crlm_kg.api.app import create_app
 
     with TestClient(create_app(store=remote)) as client:  # the lifespan builds the evidence lookup
         health = client.get("/health")
@@ -121,7 +121,7 @@ def test_sparql_endpoint_proxies_to_virtuoso_with_the_repository_graphs(remote, 
     """/sparql on a remote store answers from the repository's graphs only, not Virtuoso's system graphs."""
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from crlm_kg.api.app import create_app
 
     with TestClient(create_app(store=remote)) as client:
         r = client.get("/sparql", params={"query": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"},

@@ -176,8 +176,8 @@ def harness_app(store):
 
     from fastapi import FastAPI
 
-    from api import problems
-    from api.sparql import SparqlService
+    from crlm_kg.api import problems
+    from crlm_kg.api.sparql import SparqlService
     from crlm_kg.settings import Settings
 
     service = SparqlService(Settings(), store)
@@ -198,7 +198,7 @@ def harness_app(store):
 
 def _endpoint_path(path: str) -> str:
     """The manifest's ``/sparql/`` is the service endpoint: here ``/sparql``."""
-    from api.sparql import ENDPOINT_PATH
+    from crlm_kg.api.sparql import ENDPOINT_PATH
 
     if path.startswith("/sparql/"):
         return ENDPOINT_PATH + path[len("/sparql/"):]

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import importlib
 
-# name -> submodule, for ``from api.sparql import SparqlService`` and the guard's unit tests
+# name -> submodule, for ``from crlm_kg.api.sparql import SparqlService`` and the guard's unit tests
 _EXPORTS = {
     "SparqlService": "service",
     "ENDPOINT_PATH": "routes",

@@ -166,7 +166,7 @@ def test_each_recorded_verification_names_a_page_and_is_in_the_graph(repo_store)
     for row in rows:
         assert row["kind"] in identifiers.LINKS, row
         assert re.match(r"^https?://\S+$", row["verified_at"]), row
-        assert repo_store.ask("ASK { ?node ?kind ?value }", {"node": IRI(paths.CRLMD + row["node"]), "kind": IRI(paths.CRLM + row["kind"]),
+        assert repo_store.ask("ASK WHERE { ?node ?kind ?value }", {"node": IRI(paths.CRLMD + row["node"]), "kind": IRI(paths.CRLM + row["kind"]),
                                                               "value": row["identifier"]}), row
 
 

@@ -126,6 +126,9 @@ def test_studies(client):
     assert any(c["id"] == "EORTC40983_CritAgeMax" and c["thresholdValue"] == 80 for c in eortc["criteria"])
     assert any(o.get("value") == 61.3 for o in eortc["outcomes"])
     assert any(p.get("doi") == "10.1016/S0140-6736(08)60455-9" for p in eortc["publications"])
+    # identifiers as links, beside their literals (crlm_kg/identifiers.py writes them)
+    assert eortc["registryIRI"] == "https://clinicaltrials.gov/study/NCT00006479"
+    assert any(p.get("doiIRI") == "https://doi.org/10.1016/S0140-6736(08)60455-9" for p in eortc["publications"])
     assert problem(client.get("/studies/NoSuchStudy"), 404)["errors"][0]["field"] == "study_id"
     assert problem(client.get("/studies/x%3E%20%3Cy"), 404)["errors"][0]["rule"] == "pattern"
 

@@ -77,3 +77,23 @@ def test_an_untyped_jsonld_record_is_validated(field, value, needle):
     assert not conforms
     assert any(m.startswith(needle) for m in messages), messages
     assert validate(jsonld({**record, field: {"age": 66, "ecog": 1}[field]}))[0]  # the same record, in range, conforms
+
+
+def test_every_message_reads_whole_in_plain_pyshacl():
+    """Core constraints (min/max, sh:in, sh:datatype, sh:closed, sh:maxCount) and SHACL-SPARQL rules, all
+    broken at once: pyshacl fills placeholders in SPARQL-based messages only, so no message may keep one."""
+    graph = rdflib.Graph().parse(data=PREFIX + """
+        <https://w3id.org/crlm-kg/patient/bad> a crlm:Patient ;
+            crlm:age 12 ; crlm:ecogPerformanceStatus 9 ; crlm:ecogPerformanceStatus 1 ;
+            crlm:liverMetastasisCount 0 ; crlm:largestMetastasisDiameterMm "42" ; crlm:futureLiverRemnantPercent 101 ;
+            crlm:medicallyFit "yes" ; crlm:metastasisDistribution crlm:Age ;
+            crlm:priorSystemicChemotherapy false ; crlm:priorChemotherapyCycles 3 ;
+            crlm:notAContractField 1 .""", format="turtle")
+    conforms, messages = validate(graph)
+    assert not conforms
+    assert len(messages) >= 8, messages
+    unrendered = [m for m in messages if "{" in m or "}" in m]
+    assert unrendered == [], unrendered
+    assert any(m.startswith("priorTherapy.cycles is 3 but") for m in messages), messages  # a SPARQL message, value filled in
+    assert any(m.startswith("age must be an integer from 18 to 110") for m in messages), messages
+    assert any("not part of the patient contract" in m for m in messages), messages

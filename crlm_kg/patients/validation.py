@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from functools import lru_cache
 from typing import Any, Iterable
@@ -110,15 +109,25 @@ def _to_violation(results: rdflib.Graph, result: Any, by_node: dict, shapes: rdf
         value = record.fields.get(spec.path)
     else:
         value = None
-    text = str(message) if message is not None else f"{field_path} breaks the rule {rule}"
-    text = re.sub(r"\{[$?]value\}", lambda _: shown(value), text)
-    text = re.sub(r"\{[$?]path\}", lambda _: field_path, text)
+    text = _message(message, rule, field_path, value, sparql_based=constraint is not None, of_a_field=spec is not None)
     if record is not None:
         label: str | int = record.id if record.id else record.index
         index = record.index
     else:
         label, index = str(focus), None
     return Violation(label, index, field_path, rule, text, jsonable(value))
+
+
+def _message(message: Any, rule: str, field_path: str, value: Any, *, sparql_based: bool, of_a_field: bool) -> str:
+    """The clinician's message. A SHACL-SPARQL message comes rendered by pyshacl (its {$value}/{?shown});
+    a core constraint's message has no placeholder (no engine fills one in), so the field and the value
+    as the client sent it are added here."""
+    if rule == "unknown-field":
+        return f"field {field_path} is not part of the patient contract"
+    text = str(message) if message is not None else f"{field_path} breaks the rule {rule}"
+    if not sparql_based and of_a_field:
+        text = f"{text}; got {shown(value)}"
+    return text
 
 
 def _tidy(violations: list[Violation]) -> list[Violation]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -118,13 +119,19 @@ SELECT ?x ?file ?quote WHERE {
 }"""
 
 FIGURE_NUMBERS = """
-SELECT ?x ?p ?lexical WHERE {
+SELECT ?x ?p ?lexical ?original WHERE {
     { ?x a crlm:OutcomeMeasurement } UNION { ?x a/rdfs:subClassOf* crlm:Comparison }
-    VALUES ?p { crlm:value crlm:ciLower crlm:ciUpper crlm:pValue crlm:minimumValue crlm:maximumValue }
+    VALUES ?p { crlm:value crlm:ciLower crlm:ciUpper crlm:pValue crlm:minimumValue crlm:maximumValue crlm:originalValue }
     ?x ?p ?v .
     FILTER(isLiteral(?v))
     BIND(STR(?v) AS ?lexical)
+    OPTIONAL { ?x crlm:originalUnit ?original }
 }"""
+
+# A duration the source states in years is stored in months (data/README.md): its numbers are
+# checked against the quote in the source's unit, so the conversion can never hide a wrong number.
+MONTHS_PER = {paths.CRLM + "Years": Decimal(12)}
+CONVERTED = ("value", "ciLower", "ciUpper", "minimumValue", "maximumValue")
 
 
 def number_forms(lexical: str) -> set[str]:
@@ -175,6 +182,11 @@ def quote_problems(store: Store) -> tuple[int, list[str]]:
         forms = number_forms(value)
         if not any(_contains_number(q, f) for q in node_quotes for f in forms):
             problems.append(f"{_short(node)}: {prop} {value} is not written in its source quote")
+    # a time point's wording is the source's: it must be written in the figure's own quote
+    for row in store.select("SELECT ?x ?w WHERE { ?x crlm:timePointWording ?w }"):
+        node_quotes = [normalise(q) for _, q in quotes.get(str(row["x"]), [])]
+        if node_quotes and not any(normalise(row["w"]) in q for q in node_quotes):
+            problems.append(f"{_short(row['x'])}: timePointWording {row['w']!r} is not written in its source quote")
     return checked, problems
 
 
@@ -185,7 +197,14 @@ def _contains_number(text: str, number: str) -> bool:
 def _figure_lexicals(store: Store) -> list[tuple[str, str, str]]:
     """(node, property name, the number as written) of every figure: ``STR`` keeps the lexical
     form, which the quote must contain (a float would print 0.05 as 0.05 but 1e-3 as 0.001)."""
-    return [(str(row["x"]), str(row["p"]).rsplit("#", 1)[-1], row["lexical"]) for row in store.select(FIGURE_NUMBERS)]
+    lexicals = []
+    for row in store.select(FIGURE_NUMBERS):
+        prop, lexical = str(row["p"]).rsplit("#", 1)[-1], row["lexical"]
+        factor = MONTHS_PER.get(str(row.get("original")))
+        if factor is not None and prop in CONVERTED:
+            lexical = format((Decimal(lexical) / factor).normalize(), "f")
+        lexicals.append((str(row["x"]), prop, lexical))
+    return lexicals
 
 
 DANGLING = """

@@ -46,6 +46,41 @@ SELECT ?x ?doc ?quote WHERE {
 }"""
 
 
+_FIGURE = "{ ?x a crlm:OutcomeMeasurement } UNION { ?x a/rdfs:subClassOf* crlm:Comparison }"
+# The same label pattern as crlms:TimePointShape in validation/evidence-shapes.ttl.
+_TIME_LABEL = ('"[0-9]+(\\\\.[0-9]+)?-(day|week|month|year)([^a-z]|$)|(^|[^a-z])(at|within|after) '
+               '([0-9]+|one|two|three|four|five|six|seven|eight|ten|twelve) (day|week|month|year)", "i"')
+STRUCTURE_QUERIES = {
+    "figures with a structured population": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:analysedPopulation ?p }}",
+    "figures with a named subgroup": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:analysedPopulation ?p . ?p a crlm:SubgroupPopulation }}",
+    "figures with a time point": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:timePointMonths ?m }}",
+    "time points with the source's wording": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:timePointMonths ?m ; crlm:timePointWording ?w }}",
+    "labels naming a time point": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x rdfs:label ?l FILTER(REGEX(?l, {_TIME_LABEL})) }}",
+    "labels naming a time point, in months": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x rdfs:label ?l FILTER(REGEX(?l, {_TIME_LABEL})) ?x crlm:timePointMonths ?m }}",
+    "figures with a CI": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:ciLower ?lo }}",
+    "CIs with a level": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:ciLower ?lo ; crlm:ciLevel ?lvl }}",
+    "durations converted from years": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:originalUnit crlm:Years }}",
+}
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{(100.0 * part / whole) if whole else 100.0:.1f} %"
+
+
+def structure_statistics(store: Store, figures: int) -> dict[str, object]:
+    """How much of the figures' population, time and CI is structured (issue 15), as counts and shares."""
+    counts = {}
+    for name, query in STRUCTURE_QUERIES.items():
+        rows = store.select(query)
+        counts[name] = int(rows[0]["n"]) if rows else 0
+    stats: dict[str, object] = dict(counts)
+    stats["population share"] = _share(counts["figures with a structured population"], figures)
+    stats["time point share"] = _share(counts["figures with a time point"], figures)
+    stats["time-point labels in months share"] = _share(counts["labels naming a time point, in months"], counts["labels naming a time point"])
+    stats["CI level share"] = _share(counts["CIs with a level"], counts["figures with a CI"])
+    return stats
+
+
 def statistics(store: Store) -> dict[str, object]:
     stats: dict[str, object] = {}
     for name, query in COUNT_QUERIES.items():
@@ -59,6 +94,7 @@ def statistics(store: Store) -> dict[str, object]:
     stats["figures"] = len(figures)
     stats["figures with provenance"] = with_provenance
     stats["provenance share"] = f"{(100.0 * with_provenance / len(figures)) if figures else 100.0:.1f} %"
+    stats.update(structure_statistics(store, len(figures)))
     per_seed = store.select(
         """SELECT ?doc (COUNT(DISTINCT ?x) AS ?n) WHERE {
                { ?x a crlm:OutcomeMeasurement } UNION { ?x a/rdfs:subClassOf* crlm:Comparison }

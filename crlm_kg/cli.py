@@ -128,7 +128,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         print(json.dumps(stats, indent=2))
     else:
         for key, value in stats.items():
-            print(f"{key:>32}: {value}")
+            print(f"{key:>40}: {value}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,6 +46,41 @@ SELECT ?x ?doc ?quote WHERE {
 }"""
 
 
+_FIGURE = "{ ?x a crlm:OutcomeMeasurement } UNION { ?x a/rdfs:subClassOf* crlm:Comparison }"
+# The same label pattern as crlms:TimePointShape in validation/evidence-shapes.ttl.
+_TIME_LABEL = ('"[0-9]+(\\\\.[0-9]+)?-(day|week|month|year)([^a-z]|$)|(^|[^a-z])(at|within|after) '
+               '([0-9]+|one|two|three|four|five|six|seven|eight|ten|twelve) (day|week|month|year)", "i"')
+STRUCTURE_QUERIES = {
+    "figures with a structured population": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:analysedPopulation ?p }}",
+    "figures with a named subgroup": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:analysedPopulation ?p . ?p a crlm:SubgroupPopulation }}",
+    "figures with a time point": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:timePointMonths ?m }}",
+    "time points with the source's wording": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:timePointMonths ?m ; crlm:timePointWording ?w }}",
+    "labels naming a time point": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x rdfs:label ?l FILTER(REGEX(?l, {_TIME_LABEL})) }}",
+    "labels naming a time point, in months": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x rdfs:label ?l FILTER(REGEX(?l, {_TIME_LABEL})) ?x crlm:timePointMonths ?m }}",
+    "figures with a CI": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:ciLower ?lo }}",
+    "CIs with a level": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:ciLower ?lo ; crlm:ciLevel ?lvl }}",
+    "durations converted from years": f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {_FIGURE} ?x crlm:originalUnit crlm:Years }}",
+}
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{(100.0 * part / whole) if whole else 100.0:.1f} %"
+
+
+def structure_statistics(store: Store, figures: int) -> dict[str, object]:
+    """How much of the figures' population, time and CI is structured (issue 15), as counts and shares."""
+    counts = {}
+    for name, query in STRUCTURE_QUERIES.items():
+        rows = store.select(query)
+        counts[name] = int(rows[0]["n"]) if rows else 0
+    stats: dict[str, object] = dict(counts)
+    stats["population share"] = _share(counts["figures with a structured population"], figures)
+    stats["time point share"] = _share(counts["figures with a time point"], figures)
+    stats["time-point labels in months share"] = _share(counts["labels naming a time point, in months"], counts["labels naming a time point"])
+    stats["CI level share"] = _share(counts["CIs with a level"], counts["figures with a CI"])
+    return stats
+
+
 def statistics(store: Store) -> dict[str, object]:
     stats: dict[str, object] = {}
     for name, query in COUNT_QUERIES.items():
@@ -58,6 +94,7 @@ def statistics(store: Store) -> dict[str, object]:
     stats["figures"] = len(figures)
     stats["figures with provenance"] = with_provenance
     stats["provenance share"] = f"{(100.0 * with_provenance / len(figures)) if figures else 100.0:.1f} %"
+    stats.update(structure_statistics(store, len(figures)))
     per_seed = store.select(
         """SELECT ?doc (COUNT(DISTINCT ?x) AS ?n) WHERE {
                { ?x a crlm:OutcomeMeasurement } UNION { ?x a/rdfs:subClassOf* crlm:Comparison }
@@ -118,13 +155,19 @@ SELECT ?x ?file ?quote WHERE {
 }"""
 
 FIGURE_NUMBERS = """
-SELECT ?x ?p ?lexical WHERE {
+SELECT ?x ?p ?lexical ?original WHERE {
     { ?x a crlm:OutcomeMeasurement } UNION { ?x a/rdfs:subClassOf* crlm:Comparison }
-    VALUES ?p { crlm:value crlm:ciLower crlm:ciUpper crlm:pValue crlm:minimumValue crlm:maximumValue }
+    VALUES ?p { crlm:value crlm:ciLower crlm:ciUpper crlm:pValue crlm:minimumValue crlm:maximumValue crlm:originalValue }
     ?x ?p ?v .
     FILTER(isLiteral(?v))
     BIND(STR(?v) AS ?lexical)
+    OPTIONAL { ?x crlm:originalUnit ?original }
 }"""
+
+# A duration the source states in years is stored in months (data/README.md): its numbers are
+# checked against the quote in the source's unit, so the conversion can never hide a wrong number.
+MONTHS_PER = {paths.CRLM + "Years": Decimal(12)}
+CONVERTED = ("value", "ciLower", "ciUpper", "minimumValue", "maximumValue")
 
 
 def number_forms(lexical: str) -> set[str]:
@@ -175,6 +218,11 @@ def quote_problems(store: Store) -> tuple[int, list[str]]:
         forms = number_forms(value)
         if not any(_contains_number(q, f) for q in node_quotes for f in forms):
             problems.append(f"{_short(node)}: {prop} {value} is not written in its source quote")
+    # a time point's wording is the source's: it must be written in the figure's own quote
+    for row in store.select("SELECT ?x ?w WHERE { ?x crlm:timePointWording ?w }"):
+        node_quotes = [normalise(q) for _, q in quotes.get(str(row["x"]), [])]
+        if node_quotes and not any(normalise(row["w"]) in q for q in node_quotes):
+            problems.append(f"{_short(row['x'])}: timePointWording {row['w']!r} is not written in its source quote")
     return checked, problems
 
 
@@ -185,7 +233,14 @@ def _contains_number(text: str, number: str) -> bool:
 def _figure_lexicals(store: Store) -> list[tuple[str, str, str]]:
     """(node, property name, the number as written) of every figure: ``STR`` keeps the lexical
     form, which the quote must contain (a float would print 0.05 as 0.05 but 1e-3 as 0.001)."""
-    return [(str(row["x"]), str(row["p"]).rsplit("#", 1)[-1], row["lexical"]) for row in store.select(FIGURE_NUMBERS)]
+    lexicals = []
+    for row in store.select(FIGURE_NUMBERS):
+        prop, lexical = str(row["p"]).rsplit("#", 1)[-1], row["lexical"]
+        factor = MONTHS_PER.get(str(row.get("original")))
+        if factor is not None and prop in CONVERTED:
+            lexical = format((Decimal(lexical) / factor).normalize(), "f")
+        lexicals.append((str(row["x"]), prop, lexical))
+    return lexicals
 
 
 DANGLING = """

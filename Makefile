@@ -20,11 +20,11 @@ run: $(STAMP)
 # The full suite. Without the source documents (CRLM_KG_SEEDS, default ../shared/seeds) the
 # provenance gates are skipped and counted in the summary; CRLM_KG_STRICT=1 makes that a failure.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile  # both cores; a module's tests share one worker (and its servers)
 
 # Everything but the tests marked slow or needing Virtuoso: under a minute.
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not slow and not virtuoso" -n 2  # both cores: most of the time is servers starting
+	$(VENV)/bin/python -m pytest -m "not slow and not virtuoso" -n 2 --dist loadfile  # both cores: most of the time is servers starting
 
 check: $(STAMP)
 	$(VENV)/bin/crlm-kg check

@@ -3,7 +3,9 @@ event instead of sleeping, the graph as the SPARQL workers see it, and uvicorn s
 whose output goes to a log file (its tail is attached to the report of a failing test).
 
 ``CRLM_KG_TIME_FACTOR`` (default 1) multiplies every time limit a test asserts and every
-deadline it waits for: a slow or loaded machine sets 3 instead of editing the tests.
+deadline it waits for: a slow or loaded machine sets 3 instead of editing the tests. When
+pytest-xdist runs the suite on several workers (``make test``), they share the cores, so the
+factor is multiplied by the number of workers.
 """
 
 from __future__ import annotations
@@ -36,12 +38,24 @@ class TestEnvironment(BaseSettings):
     fuzz_examples: int = Field(40, ge=1, description="schemathesis examples per operation and mode")
 
 
+class XdistWorker(BaseSettings):
+    """Set by pytest-xdist in each worker process (absent when the suite runs in one process)."""
+
+    __test__ = False
+    model_config = SettingsConfigDict(env_prefix="PYTEST_XDIST_", frozen=True, extra="ignore")
+
+    worker_count: int = 1
+
+
 ENV = TestEnvironment()
+#: workers sharing the machine's cores with this one
+SHARING = XdistWorker().worker_count
 
 
 def scaled(seconds: float) -> float:
-    """``seconds`` on this machine: a time limit or deadline times ``CRLM_KG_TIME_FACTOR``."""
-    return seconds * ENV.time_factor
+    """``seconds`` on this machine: a time limit or deadline times ``CRLM_KG_TIME_FACTOR``,
+    times the xdist workers that share the cores."""
+    return seconds * ENV.time_factor * SHARING
 
 
 def wait_until(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:

@@ -93,6 +93,29 @@ def test_coverage_counts_mapped_classes_per_branch(graph):
     assert coverage["drug"][0] >= 1
 
 
+def test_every_disease_and_statistic_class_and_most_study_designs_are_mapped(graph):
+    # issue 18, "done when": every disease and statistic class carries a verified mapping
+    coverage = ot.mapping_coverage(graph)
+    for branch in ("disease", "statistic"):
+        mapped, total = coverage[branch]
+        assert total >= 7 and mapped == total, branch
+    mapped, total = coverage["study design"]
+    assert mapped >= total - 1
+
+
+def test_primary_tumour_locations_map_to_uberon(graph):
+    locations = set(graph.subjects(RDF.type, CRLM.PrimaryTumourLocation))
+    to_uberon = {x.subject for x in ot.xrefs(graph) if str(x.target).startswith(str(ot.OBO.UBERON_))}
+    assert len(locations & to_uberon) >= 8
+    assert CRLM.Rectosigmoid not in to_uberon  # no verified UBERON code for the junction: left out
+
+
+def test_coverage_drops_when_a_mapping_is_removed(broken):
+    before = ot.mapping_coverage(broken)["statistic"]
+    broken.remove((CRLM.RiskDifference, None, ot.OBO.STATO_0000424))
+    assert ot.mapping_coverage(broken)["statistic"] == (before[0] - 1, before[1])
+
+
 def test_upper_level_gates_run_in_crlm_kg_check(monkeypatch):
     monkeypatch.setattr(ontology, "hermit_gate", lambda g: ot.GateResult("HermiT", True, "not run here"))
     monkeypatch.setattr(ontology, "owlapi_gate", lambda g: ot.GateResult("OWL API", True, "not run here"))

@@ -69,7 +69,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_release(args: argparse.Namespace) -> int:
     from .release import build_release
 
-    for path in build_release(Path(args.out)):
+    for path in build_release(Path(args.out), previous=args.previous):
         print(f"wrote {path}")
     return 0
 
@@ -123,12 +123,22 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from . import curation
     from .store import EmbeddedStore
 
+    from .ontology import load_graph
+    from .ontology_terms import mapping_coverage
+
     stats = curation.statistics(EmbeddedStore.from_repository())
+    coverage = mapping_coverage(load_graph())
+    stats["mapping coverage"] = {branch: f"{mapped}/{total}" for branch, (mapped, total) in coverage.items()}
     if args.format == "json":
         print(json.dumps(stats, indent=2))
     else:
         for key, value in stats.items():
-            print(f"{key:>40}: {value}")
+            if isinstance(value, dict):
+                print(f"{key:>40}:")
+                for branch, share in value.items():
+                    print(f"{branch:>44}: {share} classes with a verified cross-reference")
+            else:
+                print(f"{key:>40}: {value}")
     return 0
 
 
@@ -250,6 +260,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="build the release files: N-Quads dump, ontology (Turtle, RDF/XML, merged with the evidence), "
                                        "catalog, JSON-LD context, shapes, VoID/DCAT description, SHA256SUMS")
     p.add_argument("--out", default="dist", help="folder to write them to (default: %(default)s)")
+    p.add_argument("--previous", default=None, help="the previous ontology (a crlm.ttl file or a git tag/ref) to write ontology-diff.md against")
     p.set_defaults(func=_cmd_release)
 
     p = sub.add_parser("check", help="run every quality gate (ontology, evidence shapes, patient shapes, SPARQL protocol)")

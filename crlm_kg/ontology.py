@@ -1,6 +1,7 @@
 """Ontology build and quality gates.
 
-The gates mirror what an ontology reviewer runs: rdflib parses it, HermiT
+The gates mirror what an ontology reviewer runs: rdflib parses it, the upper level and
+cross-references follow OBO practice (crlm_kg/ontology_terms.py), HermiT
 (through owlready2) finds it consistent, a ROBOT-report-style QC finds every
 term labelled and defined, and the OWL API (the library inside Protégé)
 reports no OWL 2 DL profile violation and no unparsed triple.
@@ -19,6 +20,7 @@ from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
 
 from . import paths
 from .gates import GateResult
+from .ontology_terms import upper_level_gate, xref_gate
 
 REQUIRED_HEADER = {
     "title": DCTERMS.title,
@@ -171,6 +173,8 @@ def ontology_gates() -> list[GateResult]:
         return [GateResult("rdflib parse", False, str(exc), [str(exc)])]
     results = [GateResult("rdflib parse", True, f"{len(graph)} triples")]
     results.append(quality_report(graph))
+    results.append(upper_level_gate(graph))
+    results.append(xref_gate(graph))
     results.append(hermit_gate(graph))
     results.append(owlapi_gate(graph))
     return results

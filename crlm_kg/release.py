@@ -12,6 +12,7 @@ dump's fingerprint is the data version the service reports. The files, flat in o
   ontology, which the catalog (Protégé reads it from the opened file's folder) maps to ``crlm.owl``;
 * ``patient-context.jsonld``, ``patient-shapes.ttl``, ``evidence-shapes.ttl``;
 * ``void.ttl``: a VoID/DCAT description with counts, licence, version and the graph's hash;
+* ``ontology-diff.md`` (with ``--previous``): terms added, changed, obsoleted since the previous ontology;
 * ``SHA256SUMS``: the checksum of every other file (``sha256sum -c SHA256SUMS``).
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import shutil
+import subprocess
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -29,6 +31,7 @@ from rdflib.namespace import DCAT, DCTERMS, OWL, RDF, RDFS, VOID, XSD
 
 from . import __version__, paths
 from .graphs import to_rdflib
+from .ontology_terms import diff_markdown, ontology_diff
 from .store import EmbeddedStore
 
 SPDX = rdflib.Namespace("http://spdx.org/rdf/terms#")
@@ -54,8 +57,10 @@ def release_iri(version: str = __version__) -> rdflib.URIRef:
     return rdflib.URIRef(f"{BASE}release/{version}")
 
 
-def build_release(out: Path, store: EmbeddedStore | None = None) -> list[Path]:
-    """Write every release file into ``out`` (created; files of the same names replaced) and return them."""
+def build_release(out: Path, store: EmbeddedStore | None = None, previous: str | Path | None = None) -> list[Path]:
+    """Write every release file into ``out`` (created; files of the same names replaced) and return them.
+
+    ``previous`` (a crlm.ttl file or a git tag/ref of this repository) adds ``ontology-diff.md``."""
     store = store if store is not None else EmbeddedStore.from_repository()
     out.mkdir(parents=True, exist_ok=True)
     quads = list(ox.parse(store.dump(), format=ox.RdfFormat.N_QUADS))
@@ -72,6 +77,8 @@ def build_release(out: Path, store: EmbeddedStore | None = None) -> list[Path]:
     for source, name in COPIED:
         shutil.copyfile(source, out / name)
         written.append(out / name)
+    if previous is not None:
+        written.append(write_ontology_diff(out / "ontology-diff.md", previous_ontology(previous), ontology, str(previous)))
     fingerprint = store.fingerprint()
     # the dump is what the store serves: with the RDFS entailments of graph/inferred when the store holds them
     graphs = (paths.GRAPH_ONTOLOGY, paths.GRAPH_EVIDENCE) + tuple(g for g in (paths.GRAPH_INFERRED,) if any(q.graph_name.value == g for q in quads))
@@ -79,6 +86,22 @@ def build_release(out: Path, store: EmbeddedStore | None = None) -> list[Path]:
     written.append(_serialize(void_description(fingerprint, counts, written), out / "void.ttl", "turtle"))
     written.append(write_checksums(out, written))
     return written
+
+
+def previous_ontology(previous: str | Path) -> rdflib.Graph:
+    """The ontology of an earlier version: a Turtle file, or ``ontology/crlm.ttl`` at a git tag/ref."""
+    if Path(previous).is_file():
+        return rdflib.Graph().parse(Path(previous), format="turtle")
+    relative = paths.ONTOLOGY_TTL.relative_to(paths.ROOT).as_posix()
+    proc = subprocess.run(["git", "show", f"{previous}:{relative}"], cwd=paths.ROOT, capture_output=True, timeout=60)
+    if proc.returncode != 0:
+        raise ValueError(f"previous ontology {previous!r}: neither a file nor a git ref ({proc.stderr.decode(errors='replace').strip()})")
+    return rdflib.Graph().parse(data=proc.stdout, format="turtle")
+
+
+def write_ontology_diff(target: Path, old: rdflib.Graph, new: rdflib.Graph, old_name: str) -> Path:
+    target.write_text(diff_markdown(ontology_diff(old, new), new, old_name, __version__), encoding="utf-8")
+    return target
 
 
 def _write_dump(target: Path, nquads: bytes) -> Path:

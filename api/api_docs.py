@@ -9,6 +9,7 @@ what is missing instead of a blank one.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -27,6 +28,11 @@ FAVICON = "swagger-ui-dist/favicon-32x32.png"
 #: and ReDoc runs its search in a blob: worker.
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'self'")
+
+#: The one address ReDoc's bundle hard-codes (the Redocly logo in its side menu, with no option to turn it off):
+#: served as an empty data: image, which the viewer's own error handler then hides. Offline, the browser would
+#: otherwise try the CDN (or, under the CSP, log an error on every page view).
+REWRITES = {REDOC_FILES[0]: (("https://cdn.redoc.ly/redoc/logo-mini.svg", "data:,"),)}
 
 router = APIRouter(include_in_schema=False)
 
@@ -88,4 +94,15 @@ def asset(path: str) -> Response:
     target = (root / path).resolve()
     if not target.is_relative_to(root) or not target.is_file() or target.suffix not in {".js", ".css", ".png", ".map"}:
         return problem_response(404, "Not found")
+    relative = target.relative_to(root).as_posix()
+    if relative in REWRITES:
+        return Response(_rewritten(relative, target.stat().st_mtime), media_type="text/javascript")
     return FileResponse(target)
+
+
+@lru_cache(maxsize=4)
+def _rewritten(relative: str, mtime: float) -> bytes:  # mtime: a reinstalled package is read again
+    text = (modules_dir() / relative).read_text(encoding="utf-8")
+    for old, new in REWRITES[relative]:
+        text = text.replace(old, new)
+    return text.encode("utf-8")

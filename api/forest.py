@@ -27,7 +27,7 @@ def _row_label(row: dict[str, Any], with_study: bool) -> str:
     text = " · ".join(parts)
     if row.get("conflictsWith"):
         text += " (conflicts)"
-    return text if len(text) <= 90 else text[:87] + "…"
+    return text if len(text) <= 70 else text[:67] + "…"
 
 
 def forest_svg(rows: list[dict[str, Any]], title: str, axis_label: str, with_study: bool = False) -> str:
@@ -42,9 +42,10 @@ def _draw(rows: tuple[tuple[str, float, float, float, str], ...], title: str, ax
     from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
     with _LOCK:
-        height = 1.2 + 0.38 * len(rows)
-        figure = Figure(figsize=(9, height), layout="constrained")
-        axes = figure.add_subplot()
+        height = 1.0 + 0.34 * len(rows)
+        figure = Figure(figsize=(10, height))
+        # the labels take the left half, the plot the right: long labels never squeeze the axes
+        axes = figure.add_axes((0.52, 0.7 / height, 0.45, 1 - 0.9 / height))
         ys = list(range(len(rows)))[::-1]
         values = [r[1] for r in rows]
         lows = [r[2] for r in rows]
@@ -61,10 +62,9 @@ def _draw(rows: tuple[tuple[str, float, float, float, str], ...], title: str, ax
         axes.xaxis.set_minor_formatter(NullFormatter())
         axes.set_xticklabels([f"{t:g}" for t in ticks])
         axes.set_yticks(ys)
-        axes.set_yticklabels([f"{r[4]}   {r[1]:g} ({r[2]:g}–{r[3]:g})" for r in rows])
+        axes.set_yticklabels([f"{r[4]}   {r[1]:g} ({r[2]:g}–{r[3]:g})" for r in rows], fontsize=8.5)
         axes.set_ylim(-0.7, len(rows) - 0.3)
-        axes.set_xlabel(axis_label)
-        axes.set_title(title, loc="left", fontsize=11)
+        axes.set_xlabel(axis_label, fontsize=9)
         for side in ("top", "right"):
             axes.spines[side].set_visible(False)
         out = io.StringIO()

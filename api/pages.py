@@ -125,7 +125,9 @@ def _forests(rows: list[dict[str, Any]], endpoint: str, with_study: bool) -> lis
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for row in page_views.ratio_rows(rows):
         by_kind.setdefault(row["comparisonLabel"], []).append(row)
-    return [forest_svg(kind_rows, f"{endpoint}: {kind}", f"{kind} (log scale; < 1 favours the intervention arm)", with_study)
+    return [{"svg": forest_svg(kind_rows, f"{endpoint}: {kind}", f"{kind} (log scale)", with_study),
+             "caption": f"{endpoint}: {kind} with its confidence interval, intervention arm vs comparator (below 1: fewer events "
+                        f"with the intervention); dashed line: no difference. The numbers are in the table."}
             for kind, kind_rows in sorted(by_kind.items())]
 
 
@@ -180,7 +182,7 @@ def endpoint(name: str, request: Request, store: StoreDep, lookup: LookupDep, tr
         raise Problem(422, "Unknown treatment", "treatment is an ontology term's local name, e.g. PerioperativeChemotherapy",
                       [{"field": "treatment", "rule": "pattern", "message": "letters, digits, _ . -"}])
     rows = page_views.endpoint_results(store, lookup, name, treatment or None)
-    label = lookup.structure.labels.get(paths.CRLM + name, name)
+    label = next((r["label"] for r in store.select("SELECT ?label WHERE { ?t rdfs:label ?label }", {"t": IRI(paths.CRLM + name)})), name)
     if not wants_html(request, ["application/json"]):
         return JSONResponse({"endpoint": name, "label": label, "treatment": treatment or None, "results": rows}, headers={"Vary": "Accept"})
     treatments = browse._terms(store, "Treatment")

@@ -2,7 +2,7 @@
 on the server: the page shows them without JavaScript and prints them as vectors.
 
 One plot per (endpoint, kind of ratio): points at the estimate, lines across the CI, a log axis with
-the line of no effect at 1. Conflicting figures are kept (each is a row); their labels say so.
+the line of no effect at 1. Conflicting figures are kept (each is a row); the table beside the plot flags them.
 """
 
 from __future__ import annotations
@@ -19,15 +19,12 @@ _XML_PROLOGUE = re.compile(r"^.*?(?=<svg)", re.DOTALL)
 
 
 def _row_label(row: dict[str, Any], with_study: bool) -> str:
-    parts = [str(row.get("studyLabel"))] if with_study else []
     detail = row.get("label") or row["id"]
-    if with_study and ":" in detail:  # "EORTC 40983: PFS hazard ratio, …": the study is already named
+    if ":" in detail:  # "EORTC 40983: PFS hazard ratio, …": the study is named apart (or is the page's)
         detail = detail.split(":", 1)[1].strip()
-    parts.append(detail)
-    text = " · ".join(parts)
-    if row.get("conflictsWith"):
-        text += " (conflicts)"
-    return text if len(text) <= 70 else text[:67] + "…"
+    text = f"{row.get('studyLabel')} · {detail}" if with_study else detail
+    # shortened in the middle: the end often says which population ("(ITT)", "(eligible patients)")
+    return text if len(text) <= 56 else text[:30].rstrip() + "…" + text[-25:].lstrip()
 
 
 def forest_svg(rows: list[dict[str, Any]], title: str, axis_label: str, with_study: bool = False) -> str:

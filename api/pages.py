@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -54,6 +54,15 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     response.headers["Vary"] = "Accept"
     response.headers["Content-Security-Policy"] = CSP
     return response
+
+
+def guarded(request: Request, build: Callable[[], Response]) -> Response:
+    """The page ``build`` makes, or, when it raises a problem (no such study, bad filter), a page saying
+    so with the same status: a person who followed a broken link reads why, not a JSON report."""
+    try:
+        return build()
+    except Problem as problem:
+        return page(request, "error.html", status=problem.status, problem=problem)
 
 
 def link_for(iri: str) -> str | None:
@@ -111,7 +120,7 @@ def studies(request: Request, store: StoreDep, lookup: LookupDep) -> Any:
 def study(study_id: str, request: Request, store: StoreDep, lookup: LookupDep) -> Response:
     if not wants_html(request, browse.STUDY_OFFERS):
         return browse.study(study_id, request, store)
-    return study_page(request, store, lookup, browse._find_study(store, study_id))
+    return guarded(request, lambda: study_page(request, store, lookup, browse._find_study(store, study_id)))
 
 
 def study_page(request: Request, store: Store, lookup: Any, name: str) -> Response:
@@ -135,6 +144,10 @@ def _forests(rows: list[dict[str, Any]], endpoint: str, with_study: bool) -> lis
 def data_node(name: str, request: Request, store: StoreDep, lookup: LookupDep) -> Response:
     if not wants_html(request, linked_data.NODE_OFFERS):
         return linked_data.data_node(name, request, store)
+    return guarded(request, lambda: node_page(request, store, lookup, name))
+
+
+def node_page(request: Request, store: Store, lookup: Any, name: str) -> Response:
     if paths.CRLMD + name in lookup.structure.studies:
         return study_page(request, store, lookup, name)
     rows = store.select(NODE, {"node": IRI(paths.CRLMD + name)}) if linked_data._NAME.match(name) else []
@@ -158,6 +171,10 @@ SELECT ?p ?plabel ?o ?olabel WHERE {
 def term(name: str, request: Request, store: StoreDep) -> Response:
     if not wants_html(request, linked_data.NODE_OFFERS):
         return linked_data.ontology_term(name, request, store)
+    return guarded(request, lambda: term_page(request, store, name))
+
+
+def term_page(request: Request, store: Store, name: str) -> Response:
     found = page_views.term_detail(store, name) if linked_data._NAME.match(name) else None
     if found is None:
         raise Problem(404, "No such ontology term", f"nothing in the graph is described as <{paths.CRLM + name}>")
@@ -175,6 +192,12 @@ def terms(request: Request, store: StoreDep, q: str = "") -> Response:
 
 @router.get("/endpoints/{name}")
 def endpoint(name: str, request: Request, store: StoreDep, lookup: LookupDep, treatment: str = "") -> Response:
+    if wants_html(request, ["application/json"]):
+        return guarded(request, lambda: endpoint_answer(name, request, store, lookup, treatment))
+    return endpoint_answer(name, request, store, lookup, treatment)
+
+
+def endpoint_answer(name: str, request: Request, store: Store, lookup: Any, treatment: str) -> Response:
     if not (linked_data._NAME.match(name) and paths.CRLM + name in lookup.structure.subclasses_of(paths.CRLM + "Endpoint")):
         raise Problem(404, "No such endpoint", f"{name} is not an endpoint of the ontology; GET /endpoints lists them",
                       [{"field": "name", "rule": "known-endpoint", "message": f"unknown endpoint {name}"}])

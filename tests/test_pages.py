@@ -198,3 +198,18 @@ def test_evidence_form_shows_the_lookups_summary_cautions_first(client, answers)
     by_fields = client.post("/evidence/form", data=form)
     assert by_fields.status_code == 200
     assert re.findall(r'href="/studies/([^"]+)"', by_fields.text) == re.findall(r'href="/studies/([^"]+)"', r.text)
+
+
+def test_a_broken_link_gets_a_page_saying_why_and_data_clients_keep_the_problem_report(client):
+    for path in ("/studies/NoSuchStudy", "/data/NoSuchNode", "/ontology/NoSuchTerm", "/endpoints/NoSuchEndpoint"):
+        page = client.get(path, headers=HTML)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), path
+        assert "No such" in text_of(page)
+        assert client.get(path, headers={"accept": "application/json"}).headers["content-type"] == "application/problem+json", path
+
+
+def test_a_statement_page_lists_its_facts_with_links(client, answers):
+    caution = answers[EXAMPLE.name]["summary"]["cautions"][0]
+    r = client.get(f"/data/{caution['id']}", headers=HTML)
+    assert r.status_code == 200 and html.escape(caution["label"], quote=False) in r.text
+    assert 'href="/data/Seed000"' in r.text or 'href="/data/Seed001"' in r.text or 'href="/data/CheckedReferences"' in r.text

@@ -99,7 +99,10 @@ _FACETS = {"minExclusive": ">", "minInclusive": "≥", "maxExclusive": "<", "max
 
 USAGES = """
 SELECT DISTINCT ?node ?label ?how ?study WHERE {
-  { ?node crlm:aboutTreatment|crlm:studySetting|crlm:primaryEndpoint ?term . BIND("study" AS ?how) BIND(?node AS ?study) }
+  { ?node crlm:aboutTreatment|crlm:studySetting|crlm:primaryEndpoint ?term . ?node a/rdfs:subClassOf* crlm:Study .
+    BIND("study" AS ?how) BIND(?node AS ?study) }
+  UNION { ?node crlm:aboutTreatment|crlm:studySetting|crlm:restrictsTreatment ?term . ?node a/rdfs:subClassOf* crlm:EvidenceStatement .
+          BIND("statement" AS ?how) }
   UNION { ?node crlm:endpoint ?term ; crlm:ofStudy ?study . BIND("figure" AS ?how) }
   UNION { ?node crlm:treatment ?term . ?node (crlm:hasIntervention|crlm:armOf)*/crlm:armOf ?study . BIND("arm" AS ?how) }
   UNION { ?node crlm:characteristic ?term . BIND("criterion" AS ?how) }

@@ -153,7 +153,7 @@ def node_page(request: Request, store: Store, lookup: Any, name: str) -> Respons
     rows = store.select(NODE, {"node": IRI(paths.CRLMD + name)}) if linked_data._NAME.match(name) else []
     if not rows:
         raise Problem(404, "No such node", f"nothing in the graph is described as <{paths.CRLMD + name}>")
-    facts = [{"property": r.get("plabel") or linked_data.short_name(r["p"]), "propertyLink": link_for(r["p"].value),
+    facts = [{"property": r.get("plabel") or r["p"].value.rsplit("#", 1)[-1].rsplit("/", 1)[-1], "propertyLink": link_for(r["p"].value),
               "value": r.get("olabel") or (linked_data.short_name(r["o"]) if isinstance(r["o"], IRI) else r["o"]),
               "link": link_for(r["o"].value) if isinstance(r["o"], IRI) else None} for r in rows if not str(r["o"]).startswith("_:")]
     label = next((f["value"] for f in facts if f["property"] == "label"), name)

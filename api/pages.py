@@ -135,8 +135,8 @@ def _forests(rows: list[dict[str, Any]], endpoint: str, with_study: bool) -> lis
     for row in page_views.ratio_rows(rows):
         by_kind.setdefault(row["comparisonLabel"], []).append(row)
     return [{"svg": forest_svg(kind_rows, f"{endpoint}: {kind}", f"{kind} (log scale)", with_study),
-             "caption": f"{endpoint}: {kind} with its confidence interval, intervention arm vs comparator (below 1: fewer events "
-                        f"with the intervention); dashed line: no difference. The numbers are in the table."}
+             "caption": f"{endpoint}: {kind} with its confidence interval, for the group the table names first against its "
+                        f"comparator (below 1: fewer events in that group); dashed line: no difference. The numbers are in the table."}
             for kind, kind_rows in sorted(by_kind.items())]
 
 

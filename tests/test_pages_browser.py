@@ -60,9 +60,9 @@ def browser():
 class Watched:
     """A browser page that records console errors, uncaught exceptions and requests to any other host."""
 
-    def __init__(self, browser, base: str):
+    def __init__(self, browser, base: str, javascript: bool = True):
         self.host = urlsplit(base).netloc
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=javascript)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.foreign: list[str] = []
@@ -156,3 +156,17 @@ def test_eortc_40983_page_shows_its_forest_plot(watched, live_server):
     assert "0.79 (0.62–1.02)" in first.inner_text()  # the ITT hazard ratio the plot draws, in the table beside it
     plot.screenshot(path=str(SHOTS / "EORTC40983-forest.png"))
     assert not watched.errors and not watched.foreign, (watched.errors, watched.foreign)
+
+
+def test_pages_work_without_javascript(browser, live_server):
+    w = Watched(browser, live_server, javascript=False)
+    try:
+        w.page.goto(live_server + "/studies/EORTC40983")
+        assert w.page.locator("figure.forest svg").first.is_visible()
+        w.page.goto(live_server + "/evidence/form")
+        w.page.fill("#f-record", EXAMPLE.read_text(encoding="utf-8"))
+        w.page.click("button[type=submit]:has-text('Show the evidence')")
+        assert w.page.locator("ul.cautions li.caution").count() > 0
+        assert not w.errors and not w.foreign, (w.errors, w.foreign)
+    finally:
+        w.close()

@@ -12,11 +12,11 @@ from __future__ import annotations
 import shutil
 from urllib.parse import urlsplit
 
+import playwright.sync_api as playwright_api  # a test dependency (pyproject [test])
 import pytest
 
 from crlm_kg import paths
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test dependency (pip install -e '.[test]')")
 
 pytestmark = pytest.mark.slow
 

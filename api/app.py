@@ -24,7 +24,7 @@ from crlm_kg.settings import Settings, get_settings
 from crlm_kg.store import Store, open_store
 from crlm_kg.versions import data_version
 
-from . import browse, evidence, health, linked_data, log_throttle, privacy, problems, research
+from . import api_docs, browse, evidence, health, linked_data, log_throttle, pages, privacy, problems, research
 from . import patients as patients_api
 from .patient_schema import install_patient_schema
 from .sparql import SparqlService
@@ -39,6 +39,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         version=crlm_kg.__version__,
         description="Evidence for colorectal liver metastases: SPARQL endpoint, patient-specific evidence lookup, named queries and ontology browsing.",
         lifespan=lifespan,
+        # served by api_docs from the app's own files (FastAPI's defaults load them from a CDN)
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store  # None: the lifespan opens it
@@ -62,6 +65,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(patients_api.router)
     app.include_router(evidence.router)
     app.include_router(research.router)
+    app.include_router(api_docs.router)
+    # before browse and linked_data: a browser gets a page, every other client is handed over to them
+    app.include_router(pages.router)
     app.include_router(browse.router)
     app.include_router(linked_data.router)
     return app

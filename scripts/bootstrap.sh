@@ -10,6 +10,8 @@ command -v virtuoso-t >/dev/null 2>&1 || need_apt+=(virtuoso-opensource)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 # the reverse proxy of the production set-up (deploy/nginx.conf; tests/test_deploy_nginx.py)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
+# the headless browser of the page tests (tests/test_pages_browser.py, through playwright; no browser is downloaded)
+command -v chromium-headless-shell >/dev/null 2>&1 || need_apt+=(chromium-headless-shell)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "bootstrap: installing Debian packages: ${need_apt[*]}"
@@ -31,6 +33,13 @@ if [ ! -f build/yasgui/node_modules/@zazuko/yasgui/build/yasgui.min.js ] && comm
     mkdir -p build/yasgui
     (cd build/yasgui && npm install --silent --no-audit --no-fund @zazuko/yasgui@4 >/dev/null 2>&1) \
         || echo "bootstrap: WARNING: could not install YASGUI from npm; /sparql will serve a plain form" >&2
+fi
+
+# Swagger UI and ReDoc for /docs and /redoc, from the npm registry too (FastAPI's defaults load them from a CDN).
+if [ ! -f build/apidocs/node_modules/redoc/bundles/redoc.standalone.js ] && command -v npm >/dev/null 2>&1; then
+    mkdir -p build/apidocs
+    (cd build/apidocs && npm install --silent --no-audit --no-fund swagger-ui-dist@5 redoc@2 >/dev/null 2>&1) \
+        || echo "bootstrap: WARNING: could not install swagger-ui-dist and redoc from npm; /docs and /redoc will say so" >&2
 fi
 
 # Generated artifacts: RDF/XML copy of the ontology and its HTML documentation.

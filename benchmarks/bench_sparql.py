@@ -8,7 +8,7 @@ more *targets*: real uvicorn servers started here as subprocesses on free
 loopback ports. Reported per target: requests/s, latency p50/p95/p99 and
 errors; with a baseline target, the ratio to it.
 
-Scenario ``sparql``: the crlm-kg app (``api.app:create_app``; Oxigraph in
+Scenario ``sparql``: the crlm-kg app (``crlm_kg.api.app:create_app``; Oxigraph in
 worker processes) against a minimal rdflib-backed SPARQL endpoint defined in
 this file (``rdflib_app``), both serving the repository graph with the union
 default graph, answering the same query as SPARQL JSON results.

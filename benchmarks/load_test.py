@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/load_test.py --duration 10 --clients 8
     .venv/bin/python benchmarks/load_test.py --url http://127.0.0.1:8000   # an already running server
 
-Without ``--url`` it starts a real uvicorn on loopback (``api.app:create_app``, the
+Without ``--url`` it starts a real uvicorn on loopback (``crlm_kg.api.app:create_app``, the
 repository graph) and stops it at the end. Before the run it takes the single-client
 answer of ``POST /evidence`` for every example patient (data/examples/patients/*.json)
 and the graph's canonical fingerprint (``GET /health?fingerprint=true``). Then

@@ -11,7 +11,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from api import api_docs
+from crlm_kg.api import api_docs
 from crlm_kg.api.app import create_app
 from crlm_kg import paths, patients
 from crlm_kg.settings import Settings

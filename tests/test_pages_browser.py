@@ -95,7 +95,11 @@ def test_every_page_loads_offline_without_console_errors(watched, live_server):
         if response is None or response.status != 200:
             problems.append(f"{path}: HTTP {response.status if response else 'no response'}")
             continue
-        watched.page.wait_for_selector(ready, timeout=15000)
+        try:
+            watched.page.wait_for_selector(ready, timeout=15000)
+        except playwright_api.TimeoutError:
+            problems.append(f"{path}: {ready!r} never appeared; console: {watched.errors}")
+            continue
         name = path.strip("/").split("?")[0].replace("/", "-") or "home"
         watched.page.screenshot(path=str(SHOTS / f"{name}.png"))
         problems.extend(f"{path}: {e}" for e in watched.errors)

@@ -189,6 +189,40 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_screen(args: argparse.Namespace) -> int:
+    from . import evidence, patients, screening
+    from .screening.progress import ProgressBar
+    from .store import open_store
+
+    try:
+        data = _read_input(args.cohort)
+        cohort = screening.read_cohort(data, filename=args.cohort)
+    except OSError as exc:
+        print(f"crlm-kg screen: cannot read {args.cohort}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except screening.CohortError as exc:
+        print(f"crlm-kg screen: {exc}", file=sys.stderr)
+        return 1
+    statuses = tuple(s.strip() for s in args.status.split(",") if s.strip())
+    lookup = evidence.EvidenceLookup(open_store(args.settings))
+    # a cohort file is the user's own: no cap on its records, the per-record limits apply
+    limits = patients.Limits(records=max(len(cohort.records), 1), keys=args.settings.max_record_keys, violations=10 ** 9)
+    bar = ProgressBar(len(cohort.records)) if args.progress or sys.stderr.isatty() else None
+    try:
+        result = screening.screen(lookup, cohort.records, args.trial, statuses, limits, cohort.labels, progress=bar)
+    except KeyError:
+        print(f"crlm-kg screen: no trial has the id or acronym {args.trial!r}", file=sys.stderr)
+        return 1
+    finally:
+        if bar is not None:
+            bar.close()
+    result.invalid = [v.to_json() for v in cohort.problems] + result.invalid
+    for v in result.invalid:  # never dropped: each invalid record, on stderr, with its field and rule
+        print(f"invalid: {v['record']}: {v['field']} [{v['rule']}] {v['message']}", file=sys.stderr)
+    sys.stdout.write(screening.to_csv(result) if args.format == "csv" else json.dumps(screening.to_json(result), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
 def _cmd_query(args: argparse.Namespace) -> int:
     from . import queries
     from .settings import get_settings
@@ -276,6 +310,14 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.add_argument("--status", action="append", help="full view: keep trials with these statuses (eligible,undetermined,ineligible)")
     p.add_argument("--include", action="append", help="full view: keep these sections (summary,derived,trials,recommendations,cautions)")
     p.set_defaults(func=_cmd_evidence)
+
+    p = sub.add_parser("screen", help="screen a cohort (NDJSON, CSV, JSON list or FHIR bundles) for one trial or every trial")
+    p.add_argument("cohort", help="path, or - for standard input")
+    p.add_argument("--trial", help="a trial's id or acronym (default: every trial)")
+    p.add_argument("--status", default="eligible", help="statuses listed, comma-separated (eligible,undetermined,ineligible; default eligible)")
+    p.add_argument("--format", choices=["json", "csv"], default="json", help="csv: one row per trial, patient and criterion")
+    p.add_argument("--progress", action="store_true", help="a progress bar on stderr even when it is not a terminal")
+    p.set_defaults(func=_cmd_screen)
 
     p = sub.add_parser("query", help="run a named SPARQL query from queries/ (no name: list them)")
     p.add_argument("name", nargs="?")

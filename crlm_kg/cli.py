@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -209,7 +210,7 @@ def _cmd_screen(args: argparse.Namespace) -> int:
     limits = patients.Limits(records=max(len(cohort.records), 1), keys=args.settings.max_record_keys, violations=10 ** 9)
     bar = ProgressBar(len(cohort.records)) if args.progress or sys.stderr.isatty() else None
     try:
-        result = screening.screen(lookup, cohort.records, args.trial, statuses, limits, cohort.labels, progress=bar)
+        result = screening.screen(lookup, cohort.records, args.trial, statuses, limits, cohort.labels, progress=bar, workers=args.workers)
     except KeyError:
         print(f"crlm-kg screen: no trial has the id or acronym {args.trial!r}", file=sys.stderr)
         return 1
@@ -317,6 +318,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.add_argument("--status", default="eligible", help="statuses listed, comma-separated (eligible,undetermined,ineligible; default eligible)")
     p.add_argument("--format", choices=["json", "csv"], default="json", help="csv: one row per trial, patient and criterion")
     p.add_argument("--progress", action="store_true", help="a progress bar on stderr even when it is not a terminal")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes screening slices of a large cohort (default: one per core)")
     p.set_defaults(func=_cmd_screen)
 
     p = sub.add_parser("query", help="run a named SPARQL query from queries/ (no name: list them)")

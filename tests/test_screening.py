@@ -184,3 +184,15 @@ def test_post_screen(client, answers):
     too_many = "\n".join(json.dumps({"id": f"p{i}"}) for i in range(21)).encode()
     r = client.post("/screen", content=too_many, headers={"content-type": "application/x-ndjson"})
     assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "maxRecords"
+
+
+def test_screening_in_processes_equals_one_process(lookup, monkeypatch):
+    from crlm_kg.screening import engine
+
+    items = synthetic_cohort(90, seed=8, invalid_share=0.1)
+    items.append(dict(items[3]))  # a duplicate id: reported once, across the slices
+    serial = screening.screen(lookup, items, statuses=ALL)
+    monkeypatch.setattr(engine, "BATCH", 25)
+    parallel = screening.screen(lookup, items, statuses=ALL, workers=2)
+    assert screening.to_json(parallel) == screening.to_json(serial)
+    assert [v["rule"] for v in serial.invalid].count("unique") == 1 and serial.valid < len(items) - 1

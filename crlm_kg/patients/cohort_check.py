@@ -252,10 +252,12 @@ class CohortCheck:
     invalid_rows: set[int]
 
 
-def check_cohort(items: list[Any], limits: Limits = DEFAULT_LIMITS, labels: list[Any] | None = None) -> CohortCheck:
+def check_cohort(items: list[Any], limits: Limits = DEFAULT_LIMITS, labels: list[Any] | None = None,
+                 skip: set[int] = frozenset()) -> CohortCheck:
     """Validate a cohort of parsed JSON records (``items[i]`` is row ``labels[i]``, default its index).
 
-    Valid records come back ready for the evidence lookup; an invalid one gets pyshacl's violations."""
+    Valid records come back ready for the evidence lookup; an invalid one gets pyshacl's violations.
+    ``skip``: indices already reported (a duplicate id found across the whole cohort), neither valid nor listed again."""
     compiled = compiled_shapes()
     ctx = contract()
     fast: dict[int, tuple[FastRecord, dict]] = {}
@@ -263,6 +265,8 @@ def check_cohort(items: list[Any], limits: Limits = DEFAULT_LIMITS, labels: list
     problems = Problems()
     seen: dict[str, int] = {}
     for index, item in enumerate(items):
+        if index in skip:
+            continue
         if isinstance(item, dict) and count_keys(item, limits.keys) > limits.keys:
             exc = too_many_keys(limits.keys, None)
             problems.add(index, record_label(item, index)[1], "(record)", exc.rule, str(exc))

@@ -18,6 +18,7 @@ from ..evidence.common import short
 from ..evidence.criteria import Leaf, condition_from_rows
 from ..evidence.lookup import TRIAL_STATUS, EvidenceLookup
 from ..patients.cohort_check import check_cohort
+from ..patients.report import Violation
 from ..store import IRI
 
 BATCH = 1000  # patients per leaf query: big enough to amortise the query, small enough to keep its text a few MB
@@ -57,12 +58,56 @@ def trial_holders(lookup: EvidenceLookup, trial: str | None) -> list[dict[str, A
 
 def screen(lookup: EvidenceLookup, items: list[Any], trial: str | None = None, statuses: tuple[str, ...] = ("eligible",),
            limits: patients.Limits = patients.DEFAULT_LIMITS, labels: list[Any] | None = None,
-           progress: Callable[[int], None] | None = None) -> Screening:
+           progress: Callable[[int], None] | None = None, workers: int = 1) -> Screening:
     """Screen the cohort ``items`` (parsed JSON records) for ``trial`` (None: every trial).
 
-    ``progress(n)`` is called as patients are evaluated (n: how many more)."""
+    ``labels[i]`` names record ``i`` in the answer (default: its index); ``progress(n)`` is called as
+    patients are screened (n: how many more). ``workers`` > 1 screens slices of the cohort in forked
+    processes (the command line; the service screens in its request thread)."""
     holders = trial_holders(lookup, trial)
-    checked = check_cohort(items, limits, labels)
+    labels = labels if labels is not None else list(range(len(items)))
+    duplicates, skip = duplicate_ids(items, labels)
+    if workers > 1 and len(items) > BATCH:
+        from .parallel import screen_in_processes
+
+        parts = screen_in_processes(lookup, items, holders, statuses, limits, labels, skip, workers, progress)
+    else:
+        parts = [screen_slice(lookup, items, holders, statuses, limits, labels, skip, progress)]
+    matches: dict[str, list[dict[str, Any]]] = {h["iri"]: [] for h in holders}
+    invalid, valid = list(duplicates), 0
+    for part in parts:  # in cohort order
+        valid += part["valid"]
+        invalid += part["invalid"]
+        for iri, found in part["matches"].items():
+            matches[iri] += found
+    invalid.sort(key=lambda v: -1 if v["index"] is None else v["index"])
+    trials_out = [{"id": short(h["iri"]), "label": h.get("label"), "acronym": h.get("acronym"), "matches": matches[h["iri"]]}
+                  for h in holders]
+    return Screening(len(items), valid, trials_out, invalid, statuses)
+
+
+def duplicate_ids(items: list[Any], labels: list[Any]) -> tuple[list[dict[str, Any]], set[int]]:
+    """The violations of records whose id an earlier record of the cohort has, and their indices."""
+    seen: dict[str, int] = {}
+    violations, skip = [], set()
+    for index, item in enumerate(items):
+        rid = item.get("id") if isinstance(item, dict) else None
+        if not isinstance(rid, str) or not patients.ID_PATTERN.fullmatch(rid):
+            continue
+        if rid in seen:
+            skip.add(index)
+            violations.append(Violation(rid, index, "id", "unique", f"id {rid} is used by more than one record of the cohort "
+                                                                 f"({labels[seen[rid]]} and {labels[index]})", rid).to_json())
+        else:
+            seen[rid] = index
+    return violations, skip
+
+
+def screen_slice(lookup: EvidenceLookup, items: list[Any], holders: list[dict[str, Any]], statuses: tuple[str, ...],
+                 limits: patients.Limits, labels: list[Any], skip: set[int], progress: Callable[[int], None] | None = None,
+                 offset: int = 0) -> dict[str, Any]:
+    """Validate and screen ``items`` (records ``offset``… of the cohort): its matches by trial IRI, its invalid records."""
+    checked = check_cohort(items, limits, labels, skip)
     matches: dict[str, list[dict[str, Any]]] = {h["iri"]: [] for h in holders}
     verdicts = _VerdictCache(lookup)
     bulk = _BulkLeaves(lookup)
@@ -76,13 +121,19 @@ def screen(lookup: EvidenceLookup, items: list[Any], trial: str | None = None, s
                 if status in statuses:
                     tree = evaluator.evaluate(holder["roots"])
                     matches[holder["iri"]].append({
-                        "patient": record.id, "index": record.index if labels is None else labels[record.index], "status": status,
+                        "patient": record.id, "index": labels[record.index], "status": status,
                         "criteria": [_criterion_verdict(c) for c in tree.criteria], "missingFields": tree.missing})
         if progress is not None:
             progress(len(batch))
-    trials_out = [{"id": short(h["iri"]), "label": h.get("label"), "acronym": h.get("acronym"), "matches": matches[h["iri"]]}
-                  for h in holders]
-    return Screening(len(items), len(checked.valid), trials_out, [v.to_json() for v in checked.violations], statuses)
+    if progress is not None:
+        progress(len(items) - len(checked.valid))
+    invalid = []
+    for v in checked.violations:
+        entry = v.to_json()
+        if entry["index"] is not None:
+            entry["index"] += offset
+        invalid.append(entry)
+    return {"valid": len(checked.valid), "invalid": invalid, "matches": matches}
 
 
 class _VerdictCache:

@@ -196,3 +196,19 @@ def test_screening_in_processes_equals_one_process(lookup, monkeypatch):
     parallel = screening.screen(lookup, items, statuses=ALL, workers=2)
     assert screening.to_json(parallel) == screening.to_json(serial)
     assert [v["rule"] for v in serial.invalid].count("unique") == 1 and serial.valid < len(items) - 1
+
+
+@pytest.mark.slow  # a second store (1-2 s)
+def test_the_startup_check_passes_the_repository_and_names_a_broken_study(repo_store):
+    """serve's structural check (SPARQL compiled from the evidence shapes; pyshacl is crlm-kg check's)."""
+    from crlm_kg.curation import ShapesViolation
+    from crlm_kg.startup_check import check_store
+    from tests.evidence_helpers import store_with
+
+    check_store(repo_store)
+    broken = store_with("crlmd:UnlabelledStudyXyz a crlm:CohortStudy .\n"
+                        "crlmd:LonelyArm a crlm:StudyArm ; rdfs:label \"arm\" ; crlm:armOf crlmd:NotAStudy .", repo_store)
+    with pytest.raises(ShapesViolation) as caught:
+        check_store(broken)
+    assert "crlmd:UnlabelledStudyXyz: every study needs an rdfs:label" in caught.value.problems
+    assert "crlmd:LonelyArm: every arm belongs to exactly one study (crlm:armOf)" in caught.value.problems

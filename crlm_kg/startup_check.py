@@ -9,6 +9,9 @@ SHACL-SPARQL constraint runs as one query over every target at once, on Oxigraph
 combinations (sh:or, sh:and, sh:xone, sh:not) are left to ``crlm-kg check``. Values that RDFS
 entailment added (the graph ``paths.GRAPH_INFERRED``) are not counted, as pyshacl does not see them.
 
+Class checks are MINUS, not FILTER NOT EXISTS: the instances of the class are found once rather than
+once per value.
+
 A violation stops start-up with the first offending file and line, as the full check does.
 """
 
@@ -33,8 +36,11 @@ def _stated(subject: str, predicate: str, obj: str, n: int) -> str:
     return f"GRAPH ?g{n} {{ {subject} <{predicate}> {obj} }} FILTER(?g{n} != <{paths.GRAPH_INFERRED}>)"
 
 
-def _instance(var: str, cls: str, n: int) -> str:
-    return f"{_stated(var, RDF_TYPE, f'?t{n}', n)} ?t{n} <{SUBCLASS}>* <{cls}> ."
+def _instance(var: str, classes: list[str], n: int) -> str:
+    """An instance of one of ``classes`` (a class and its subclasses, read once from the store: one
+    lookup per type is far faster than the path rdf:type/rdfs:subClassOf* per node, 0.01 s against 5 s
+    at 10× the evidence, and needs no entailment)."""
+    return f"{var} <{RDF_TYPE}> ?t{n} . VALUES ?t{n} {{ {' '.join(f'<{c}>' for c in classes)} }}"
 
 
 def _term(node: Any) -> str:
@@ -43,19 +49,24 @@ def _term(node: Any) -> str:
     return node.n3()
 
 
-def _targets(g: rdflib.Graph, shape: Any) -> list[str]:
-    targets = [_instance("?this", str(c), 90 + i) for i, c in enumerate(g.objects(shape, SH.targetClass))]
+def _targets(g: rdflib.Graph, shape: Any, subclasses) -> list[str]:
+    targets = [_instance("?this", subclasses(c), 90 + i) for i, c in enumerate(g.objects(shape, SH.targetClass))]
     targets += [_stated("?this", str(p), "?any", 80 + i) for i, p in enumerate(g.objects(shape, SH.targetSubjectsOf))]
     return targets
 
 
-def compile_checks(shapes: rdflib.Graph | None = None) -> list[tuple[str, str]]:
+def compile_checks(store, shapes: rdflib.Graph | None = None) -> list[tuple[str, str]]:
     """(SPARQL query answering ?this for every violating focus node, message) for each constraint compiled."""
     g = shapes if shapes is not None else rdflib.Graph().parse(SHAPES, format="turtle")
+
+    def subclasses(cls) -> list[str]:
+        rows = store.select(f"SELECT DISTINCT ?c WHERE {{ ?c <{SUBCLASS}>* <{cls}> }}")
+        return sorted({str(r["c"]) for r in rows} | {str(cls)})
+
     prefixes = "".join(f"PREFIX {g.value(d, SH.prefix)}: <{g.value(d, SH.namespace)}>\n" for d in g.objects(None, SH.declare))
     checks: list[tuple[str, str]] = []
     for shape in set(g.subjects(RDF.type, SH.NodeShape)):
-        targets = _targets(g, shape)
+        targets = _targets(g, shape, subclasses)
         if not targets:
             continue
         target = " UNION ".join(f"{{ {t} }}" for t in targets)
@@ -65,7 +76,7 @@ def compile_checks(shapes: rdflib.Graph | None = None) -> list[tuple[str, str]]:
             checks.append((f"SELECT DISTINCT ?this WHERE {{ {{ {target} }} {where} }}{having}", message))
 
         if (cls := g.value(shape, SH["class"])) is not None:
-            add(f"FILTER NOT EXISTS {{ {_instance('?this', str(cls), 1)} }}", shape_message)
+            add(f"MINUS {{ {_instance('?this', subclasses(cls), 1)} }}", shape_message)
         for constraint in g.objects(shape, SH.sparql):
             select = str(g.value(constraint, SH.select)).replace("$this", "?this")
             checks.append((f"{prefixes}SELECT DISTINCT ?this WHERE {{ {{ {target} }} {{ {select} }} }}",
@@ -84,7 +95,7 @@ def compile_checks(shapes: rdflib.Graph | None = None) -> list[tuple[str, str]]:
             if (datatype := g.value(prop, SH.datatype)) is not None:
                 add(f"{value} FILTER(!isLiteral(?v) || datatype(?v) != <{datatype}>)", message)
             if (cls := g.value(prop, SH["class"])) is not None:
-                add(f"{value} FILTER NOT EXISTS {{ {_instance('?v', str(cls), 3)} }}", message)
+                add(f"{value} MINUS {{ {_instance('?v', subclasses(cls), 3)} }}", message)
             if (allowed := g.value(prop, SH["in"])) is not None:
                 add(f"{value} FILTER(?v NOT IN ({', '.join(_term(t) for t in Collection(g, allowed))}))", message)
             for predicate, op in _BOUNDS.items():
@@ -95,7 +106,7 @@ def compile_checks(shapes: rdflib.Graph | None = None) -> list[tuple[str, str]]:
 
 def check_store(store) -> None:
     """Run the compiled checks on ``store``; raise ``ShapesViolation`` naming the first offending file and line."""
-    problems = sorted({f"{_short(row['this'])}: {message}" for query, message in compile_checks() for row in store.select(query)})
+    problems = sorted({f"{_short(row['this'])}: {message}" for query, message in compile_checks(store) for row in store.select(query)})
     if not problems:
         return
     files = paths.evidence_files()

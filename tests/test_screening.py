@@ -231,3 +231,11 @@ def test_trials_for_patient_minus_gives_the_rows_of_filter_not_exists(repo_store
     old_text = query.text.replace("MINUS { ?group crlm:hasMember ?c", "FILTER NOT EXISTS { ?group crlm:hasMember ?c")
     rows = repo_store.select(query.text, bindings)
     assert rows and rows == repo_store.select(old_text, bindings)
+
+
+def test_ndjson_of_fhir_bundles_gives_their_contract_records():
+    bundles = sorted((EXAMPLE_FILES[0].parent.parent / "fhir").glob("*.fhir.json"))[:3]
+    data = "\n".join(json.dumps(json.loads(p.read_text())) for p in bundles).encode()
+    cohort = screening.read_cohort(data, filename="bundles.ndjson")
+    expected = [json.loads(p.with_name(p.name.replace(".fhir.json", ".record.json")).read_text()) for p in bundles]
+    assert cohort.records == expected and cohort.labels == ["line 1", "line 2", "line 3"] and not cohort.problems

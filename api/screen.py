@@ -56,11 +56,11 @@ async def screen(request: Request, body: BatchBody, settings: SettingsDep, looku
     privacy.record_received("/screen", body, settings)
     limits = patient_limits(settings)
     try:
-        cohort = screening.read_cohort(body, None, request.headers.get("content-type"), limits)
+        cohort = await run_in_threadpool(screening.read_cohort, body, None, request.headers.get("content-type"), limits, limits.records)
     except screening.CohortError as exc:
         raise Problem(422, "Unreadable cohort", str(exc), [{"field": "(document)", "rule": "cohort", "message": str(exc)}]) from None
-    if len(cohort.records) > limits.records:
-        message = f"a cohort holds at most {limits.records} patient records; got {len(cohort.records)}"
+    if cohort.over_limit:
+        message = f"a cohort holds at most {limits.records} patient records; got more"
         raise Problem(422, "Too many records", message, [{"field": "(document)", "rule": "maxRecords", "message": message}])
     try:
         result = await run_in_threadpool(screening.screen, lookup, cohort.records, trial, statuses, limits, cohort.labels)

@@ -186,6 +186,7 @@ def test_post_screen(client, answers):
     assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "maxRecords"
 
 
+@pytest.mark.slow  # forks two processes
 def test_screening_in_processes_equals_one_process(lookup, monkeypatch):
     from crlm_kg.screening import engine
 
@@ -239,3 +240,12 @@ def test_ndjson_of_fhir_bundles_gives_their_contract_records():
     cohort = screening.read_cohort(data, filename="bundles.ndjson")
     expected = [json.loads(p.with_name(p.name.replace(".fhir.json", ".record.json")).read_text()) for p in bundles]
     assert cohort.records == expected and cohort.labels == ["line 1", "line 2", "line 3"] and not cohort.problems
+
+
+def test_post_screen_refuses_a_huge_cohort_without_reading_it_all(client):
+    """42 000 minimal records in NDJSON (1 MB): refused as too many once the 21st is read, not after all are parsed."""
+    body = b"\n".join(b'{"id": "p%d"}' % i for i in range(42_000))
+    r = client.post("/screen", content=body, headers={"content-type": "application/x-ndjson"})
+    assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "maxRecords"
+    cohort = screening.read_cohort(body, filename="c.ndjson", max_records=20)
+    assert cohort.over_limit and len(cohort.records) == 21

@@ -40,6 +40,7 @@ class Cohort:
     labels: list[Any] = field(default_factory=list)  # how each record is named in messages: its line or row
     problems: list[Violation] = field(default_factory=list)  # rows that could not be read
     fhir_unmapped: list[dict[str, str]] = field(default_factory=list)
+    over_limit: bool = False  # more records than the reader was allowed to read (the rest were not read)
 
 
 def detect(data: bytes, filename: str | None, content_type: str | None) -> str:
@@ -62,17 +63,23 @@ def detect(data: bytes, filename: str | None, content_type: str | None) -> str:
     raise CohortError("the cohort is empty")
 
 
-def read_cohort(data: bytes, filename: str | None = None, content_type: str | None = None, limits: Limits = DEFAULT_LIMITS) -> Cohort:
+def read_cohort(data: bytes, filename: str | None = None, content_type: str | None = None, limits: Limits = DEFAULT_LIMITS,
+                max_records: int | None = None) -> Cohort:
+    """The cohort's records. ``max_records``: stop reading past that many (``Cohort.over_limit`` says so),
+    so that a service refuses a huge cohort without parsing all of it."""
     fmt = detect(data, filename, content_type)
     cohort = Cohort()
     if fmt == "csv":
-        _read_csv(data, cohort)
+        _read_csv(data, cohort, max_records)
     elif fmt == "ndjson":
         for number, line in enumerate(data.split(b"\n"), start=1):
+            if max_records is not None and len(cohort.records) > max_records:
+                break
             if line.strip():
                 _add_document(line, f"line {number}", cohort, limits)
     else:
         _add_document(data, "document", cohort, limits, unpack_list=True)
+    cohort.over_limit = max_records is not None and len(cohort.records) > max_records
     return cohort
 
 
@@ -117,7 +124,7 @@ def _cell(spec, text: str) -> Any:
     return text
 
 
-def _read_csv(data: bytes, cohort: Cohort) -> None:
+def _read_csv(data: bytes, cohort: Cohort, max_records: int | None = None) -> None:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -129,6 +136,8 @@ def _read_csv(data: bytes, cohort: Cohort) -> None:
     fields = contract().fields
     columns = [h.strip() for h in header]
     for number, row in enumerate(reader, start=2):
+        if max_records is not None and len(cohort.records) > max_records:
+            break
         if not any(cell.strip() for cell in row):
             continue
         record: dict[str, Any] = {}

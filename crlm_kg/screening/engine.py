@@ -121,7 +121,7 @@ def screen_slice(lookup: EvidenceLookup, items: list[Any], holders: list[dict[st
                 if status in statuses:
                     tree = evaluator.evaluate(holder["roots"])
                     matches[holder["iri"]].append({
-                        "patient": record.id, "index": labels[record.index], "status": status,
+                        "patient": record.id, "record": labels[record.index], "status": status,
                         "criteria": [_criterion_verdict(c) for c in tree.criteria], "missingFields": tree.missing})
         if progress is not None:
             progress(len(batch))

@@ -36,7 +36,7 @@ def to_csv(screening: Screening) -> str:
     for trial in screening.trials:
         for match in trial["matches"]:
             for c in match["criteria"]:
-                writer.writerow([trial["id"], trial["label"], match["patient"], match["index"], match["status"], c["id"], c["kind"],
+                writer.writerow([trial["id"], trial["label"], match["patient"], match["record"], match["status"], c["id"], c["kind"],
                                  c["status"], c["field"], _cell(c["patientValue"]), _cell(c.get("missingFields"))])
     return out.getvalue()
 

@@ -209,6 +209,9 @@ def _cmd_screen(args: argparse.Namespace) -> int:
         print(f"crlm-kg screen: {exc}", file=sys.stderr)
         return 1
     statuses = tuple(s.strip() for s in args.status.split(",") if s.strip())
+    if not statuses or any(s not in screening.STATUSES for s in statuses):
+        print(f"crlm-kg screen: --status takes {','.join(screening.STATUSES)} (comma-separated); got {args.status!r}", file=sys.stderr)
+        return 2
     lookup = evidence.EvidenceLookup(open_store(args.settings))
     # a cohort file is the user's own: no cap on its records, the per-record limits apply
     limits = patients.Limits(records=max(len(cohort.records), 1), keys=args.settings.max_record_keys, violations=10 ** 9)

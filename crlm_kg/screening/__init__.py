@@ -11,7 +11,7 @@ A patient's verdicts are those ``POST /evidence`` gives for that patient alone (
 """
 
 from .cohort import CohortError, read_cohort
-from .engine import Screening, screen
+from .engine import STATUSES, Screening, screen
 from .output import to_csv, to_json
 
-__all__ = ["CohortError", "Screening", "read_cohort", "screen", "to_csv", "to_json"]
+__all__ = ["CohortError", "STATUSES", "Screening", "read_cohort", "screen", "to_csv", "to_json"]

@@ -29,5 +29,11 @@ test-fast: $(STAMP)
 check: $(STAMP)
 	$(VENV)/bin/crlm-kg check
 
+# Figures only, no pass/fail: the single-patient lookup, then the evidence at 1x/10x/100x and cohort screening
+# (several minutes and a few GB at 100x; BENCH_SCALE_ARGS="--factors 1 10" for a quicker run).
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/bench_evidence.py
+	$(VENV)/bin/python benchmarks/bench_scale.py $(BENCH_SCALE_ARGS)
+
 clean:
 	rm -rf $(VENV) build

@@ -24,7 +24,7 @@ from crlm_kg.settings import Settings, get_settings
 from crlm_kg.store import Store, open_store
 from crlm_kg.versions import data_version
 
-from . import api_docs, browse, evidence, health, linked_data, log_throttle, pages, privacy, problems, research
+from . import api_docs, browse, evidence, health, linked_data, log_throttle, pages, privacy, problems, research, screen
 from . import patients as patients_api
 from .patient_schema import install_patient_schema
 from .sparql import SparqlService
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(app.state.sparql.router)
     app.include_router(patients_api.router)
     app.include_router(evidence.router)
+    app.include_router(screen.router)
     app.include_router(research.router)
     app.include_router(api_docs.router)
     # before browse and linked_data: a browser gets a page, every other client is handed over to them

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,12 +20,13 @@ from .settings import Settings, get_settings
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    """Load every data file, check the evidence against its shapes (unless --no-validate or
-    CRLM_KG_VALIDATE_ON_START=0), then serve: a broken file stops start-up with its name and
+    """Load every data file, check the evidence's structure against its shapes (unless --no-validate or
+    CRLM_KG_VALIDATE_ON_START=0; the full SHACL gate is ``crlm-kg check``), then serve: a broken file stops start-up with its name and
     line, never a partial graph."""
     import uvicorn
 
-    from .curation import ShapesViolation, check_evidence_shapes
+    from .curation import ShapesViolation
+    from .startup_check import check_store
     from .graphs import DataFileError
     from .settings import get_settings
     from .store import open_store
@@ -35,8 +37,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         settings: Settings = args.settings
         store = open_store(settings)  # a Turtle syntax error raises DataFileError (file, line)
         if args.validate and store.capabilities.in_process:
-            print("crlm-kg serve: checking the evidence against validation/evidence-shapes.ttl (--no-validate skips this)", file=sys.stderr)
-            check_evidence_shapes()
+            # the structural part of the shapes, as SPARQL on the loaded store (seconds at 100x the evidence);
+            # the whole-graph pyshacl gate is crlm-kg check's, and CI's
+            print("crlm-kg serve: checking the evidence's structure against validation/evidence-shapes.ttl "
+                  "(--no-validate skips this; crlm-kg check runs the full SHACL gate)", file=sys.stderr)
+            check_store(store)
         app = create_app(settings, store)
     except ShapesViolation as exc:
         print(f"crlm-kg serve: refusing to start, evidence violates its shapes: {exc}", file=sys.stderr)
@@ -199,6 +204,43 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_screen(args: argparse.Namespace) -> int:
+    from . import evidence, patients, screening
+    from .screening.progress import ProgressBar
+    from .store import open_store
+
+    try:
+        data = _read_input(args.cohort)
+        cohort = screening.read_cohort(data, filename=args.cohort)
+    except OSError as exc:
+        print(f"crlm-kg screen: cannot read {args.cohort}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except screening.CohortError as exc:
+        print(f"crlm-kg screen: {exc}", file=sys.stderr)
+        return 1
+    statuses = tuple(s.strip() for s in args.status.split(",") if s.strip())
+    if not statuses or any(s not in screening.STATUSES for s in statuses):
+        print(f"crlm-kg screen: --status takes {','.join(screening.STATUSES)} (comma-separated); got {args.status!r}", file=sys.stderr)
+        return 2
+    lookup = evidence.EvidenceLookup(open_store(args.settings))
+    # a cohort file is the user's own: no cap on its records, the per-record limits apply
+    limits = patients.Limits(records=max(len(cohort.records), 1), keys=args.settings.max_record_keys, violations=10 ** 9)
+    bar = ProgressBar(len(cohort.records)) if args.progress or sys.stderr.isatty() else None
+    try:
+        result = screening.screen(lookup, cohort.records, args.trial, statuses, limits, cohort.labels, progress=bar, workers=args.workers)
+    except KeyError:
+        print(f"crlm-kg screen: no trial has the id or acronym {args.trial!r}", file=sys.stderr)
+        return 1
+    finally:
+        if bar is not None:
+            bar.close()
+    result.invalid = [v.to_json() for v in cohort.problems] + result.invalid
+    for v in result.invalid:  # never dropped: each invalid record, on stderr, with its field and rule
+        print(f"invalid: {v['record']}: {v['field']} [{v['rule']}] {v['message']}", file=sys.stderr)
+    sys.stdout.write(screening.to_csv(result) if args.format == "csv" else json.dumps(screening.to_json(result), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
 def _cmd_query(args: argparse.Namespace) -> int:
     from . import queries
     from .settings import get_settings
@@ -251,7 +293,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
                    help="connections and tasks served at once, the next answered 503 (default: CRLM_KG_LIMIT_CONCURRENCY, %(default)s)")
     p.add_argument("--validate", dest="validate", action="store_true", default=settings.validate_on_start,
                    help="check the evidence against its SHACL shapes before serving (default; CRLM_KG_VALIDATE_ON_START=0 turns it off)")
-    p.add_argument("--no-validate", dest="validate", action="store_false", help="skip the start-up shapes check (about 3-5 s)")
+    p.add_argument("--no-validate", dest="validate", action="store_false", help="skip the start-up structural check of the evidence")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("build", help="generate the RDF/XML copy and the HTML documentation of the ontology")
@@ -287,6 +329,15 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.add_argument("--status", action="append", help="full view: keep trials with these statuses (eligible,undetermined,ineligible)")
     p.add_argument("--include", action="append", help="full view: keep these sections (summary,derived,trials,recommendations,cautions)")
     p.set_defaults(func=_cmd_evidence)
+
+    p = sub.add_parser("screen", help="screen a cohort (NDJSON, CSV, JSON list or FHIR bundles) for one trial or every trial")
+    p.add_argument("cohort", help="path, or - for standard input")
+    p.add_argument("--trial", help="a trial's id or acronym (default: every trial)")
+    p.add_argument("--status", default="eligible", help="statuses listed, comma-separated (eligible,undetermined,ineligible; default eligible)")
+    p.add_argument("--format", choices=["json", "csv"], default="json", help="csv: one row per trial, patient and criterion")
+    p.add_argument("--progress", action="store_true", help="a progress bar on stderr even when it is not a terminal")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes screening slices of a large cohort (default: one per core)")
+    p.set_defaults(func=_cmd_screen)
 
     p = sub.add_parser("query", help="run a named SPARQL query from queries/ (no name: list them)")
     p.add_argument("name", nargs="?")

@@ -78,6 +78,10 @@ def test_the_wheel_has_one_top_level_package_with_the_data_inside(wheel):
                    "crlm_kg/_home/validation/patient-shapes.ttl", "crlm_kg/_home/validation/patient-context.jsonld",
                    "crlm_kg/_home/queries/trials-for-patient.rq", "crlm_kg/_home/data/examples/patients/braf-v600e.json"):
         assert member in names, member
+    modules = {f"crlm_kg/{p.relative_to(ROOT / 'crlm_kg').as_posix()}" for p in (ROOT / "crlm_kg").rglob("*.py")}
+    modules |= {f"crlm_kg/api/{p.relative_to(ROOT / 'api').as_posix()}" for p in (ROOT / "api").rglob("*.py")}
+    modules |= {f"crlm_kg/api/{p.relative_to(ROOT / 'api').as_posix()}" for p in (ROOT / "api" / "templates").rglob("*.*")}
+    assert not modules - set(names), f"missing from the wheel (pyproject [tool.setuptools] packages): {sorted(modules - set(names))}"
     evidence = [n for n in names if n.startswith("crlm_kg/_home/data/") and n.endswith(".ttl") and "/examples/" not in n]
     assert len(evidence) == len([p for p in (ROOT / "data").rglob("*.ttl") if "examples" not in p.parts])
 

@@ -141,7 +141,13 @@ class TreeEvaluator:
         missing = sorted({f for c in unique if c["status"] == UNKNOWN and c["evaluable"] for f in c.get("missingFields", [])})
         return TreeResult(status, unique, missing)
 
-    def _node(self, node: str, out: list[dict[str, Any]], depth: int) -> str:
+    def status(self, roots: list[str]) -> str:
+        """The verdict of ``evaluate`` without building the criteria entries (cohort screening: most
+        patients match few trials, and only a match's criteria are shown)."""
+        statuses = [self._node(root, None, 0) for root in roots]
+        return combine("all", statuses) if statuses else UNKNOWN
+
+    def _node(self, node: str, out: list[dict[str, Any]] | None, depth: int) -> str:
         if depth > _MAX_TREE_DEPTH:  # a cycle in the data must not hang the service
             return UNKNOWN
         group = self.groups.get(node)
@@ -163,7 +169,8 @@ class TreeEvaluator:
             return UNKNOWN
         leaf = self.leaves.get(criterion.iri)
         status = status_of(criterion, leaf)
-        out.append(self.to_json(criterion, status, leaf))
+        if out is not None:
+            out.append(self.to_json(criterion, status, leaf))
         return status
 
     def is_evaluable(self, node: str) -> bool:

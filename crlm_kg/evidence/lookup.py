@@ -14,6 +14,7 @@ code change.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -45,6 +46,19 @@ def _is_unknown_value(value: Any) -> bool:
     return (isinstance(value, str) and value == "unknown") or (isinstance(value, IRI) and short(value).lower().endswith("unknown"))
 
 
+@dataclass
+class Prepared:
+    """One patient's facts before the leaf query (``EvidenceLookup.prepare``)."""
+
+    record: Any
+    by_prop: dict[str, Any]
+    side_json: dict[str, Any]
+    tbs_json: Any
+    stated: list[tuple[str, Any]]
+    known: derived.Implied
+    query_facts: list[tuple[str, Any]]  # stated and implied: what the leaf query compares
+
+
 class EvidenceLookup:
     """Evaluate patients against the graph in ``store``: the structure is read once, then one SPARQL query per patient."""
 
@@ -74,12 +88,15 @@ class EvidenceLookup:
                 s.subclasses_of)
         return static
 
-    def _leaves(self, facts: list[tuple[str, Any]], known: derived.Implied) -> dict[str, Leaf]:
-        """Every leaf (criterion or score component) the facts decide: one SPARQL query, then implied knowledge."""
-        outcomes: dict[str, list[bool | None]] = {}
-        if facts:
-            rows = self.store.select(sparql.leaf_query([(IRI(str(p)), v) for p, v in facts]))
-            outcomes = sparql.parse_leaves(rows[0].get("leaves") if rows else None)
+    def _leaves(self, facts: list[tuple[str, Any]], known: derived.Implied,
+                outcomes: dict[str, list[bool | None]] | None = None) -> dict[str, Leaf]:
+        """Every leaf (criterion or score component) the facts decide: one SPARQL query, then implied knowledge.
+        ``outcomes``: the leaf query's answer when it was already run (for a whole cohort, ``screening``)."""
+        if outcomes is None:
+            outcomes = {}
+            if facts:
+                rows = self.store.select(sparql.leaf_query([(IRI(str(p)), v) for p, v in facts]))
+                outcomes = sparql.parse_leaves(rows[0].get("leaves") if rows else None)
         values: dict[str, list[Any]] = {}
         for p, v in facts:
             values.setdefault(str(p), []).append(v)
@@ -112,24 +129,32 @@ class EvidenceLookup:
             value = fong["min"] if fong["min"] == fong["max"] else f"{fong['min']}-{fong['max']}"
             leaves[iri] = Leaf(condition, (value,), None)
 
-    def evaluate(self, record) -> dict[str, Any]:
+    def prepare(self, record) -> "Prepared":
+        """The patient's facts, stated, derived and implied: everything the leaf query needs."""
         s = self.structure
         facts = [(str(p), v) for p, v in record.facts() if not _is_unknown_value(v)]
         by_prop = {}
         for p, v in facts:
             by_prop.setdefault(p, v)
-
         side_json, side_fact = derived.sidedness(by_prop.get(LOCATION_PROPERTY), s.sidedness_rules, record.fields.get("primaryTumor.location"))
         tbs_json, tbs_fact = derived.tumour_burden(record.fields.get("liverMetastases.count"),
                                                    record.fields.get("liverMetastases.largestDiameterMm"), s.scores.get(TUMOUR_BURDEN_SCORE, {}))
         stated = facts + [f for f in (side_fact, tbs_fact) if f]
         known = derived.implied(stated)
-        leaves = self._leaves(stated + [(p, v) for p, v, _ in known.facts], known)
+        return Prepared(record, by_prop, side_json, tbs_json, stated, known, stated + [(p, v) for p, v, _ in known.facts])
 
+    def evaluate(self, record) -> dict[str, Any]:
+        prepared = self.prepare(record)
+        evaluator, fong = self.evaluator(prepared, self._leaves(prepared.query_facts, prepared.known))
+        return self._answer(prepared, evaluator, fong)
+
+    def evaluator(self, prepared: "Prepared", leaves: dict[str, Leaf]) -> tuple[TreeEvaluator, dict[str, Any]]:
+        """The criteria-tree evaluator of one patient (and its Fong score), once its leaves are known."""
+        s = self.structure
+        record = prepared.record
         field_of = lambda char: json_path(char) or short(char)  # noqa: E731
         fong = derived.fong(s.scores.get(FONG_SCORE), leaves, field_of)
         self._decide_fong_criteria(leaves, fong)
-        classes_facts = stated + ([(FONG_PROPERTY, fong["min"])] if fong.get("min") is not None and fong["min"] == fong["max"] else [])
 
         def deciding_fields_of(char: str) -> list[str]:
             if char == FONG_PROPERTY:
@@ -144,7 +169,13 @@ class EvidenceLookup:
             return value
 
         evaluator = TreeEvaluator(s.criteria, s.groups, leaves, field_of, patient_value_of, deciding_fields_of, self._criterion_static)
+        return evaluator, fong
 
+    def _answer(self, prepared: "Prepared", evaluator: TreeEvaluator, fong: dict[str, Any]) -> dict[str, Any]:
+        s = self.structure
+        record, by_prop, stated, known = prepared.record, prepared.by_prop, prepared.stated, prepared.known
+        side_json, tbs_json = prepared.side_json, prepared.tbs_json
+        classes_facts = stated + ([(FONG_PROPERTY, fong["min"])] if fong.get("min") is not None and fong["min"] == fong["max"] else [])
         trial_entries = []
         for holder in s.trials:
             tree = evaluator.evaluate(holder["roots"])

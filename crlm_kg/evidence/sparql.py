@@ -32,6 +32,16 @@ def leaf_query(rows: list[tuple[object, object]]) -> str:
     return _LEAF_TEMPLATE.replace("PATIENT_FACTS", values_block(["char", "pv"], rows))
 
 
+# The same query for many patients at once (cohort screening): each fact row carries the patient's position,
+# and the answer has one row per patient.
+_COHORT_LEAF_TEMPLATE = _LEAF_TEMPLATE.replace("SELECT (GROUP_CONCAT", "SELECT ?patient (GROUP_CONCAT").rstrip() + " GROUP BY ?patient\n"
+
+
+def cohort_leaf_query(rows: list[tuple[int, object, object]]) -> str:
+    """``rows``: (patient position, characteristic IRI, value)."""
+    return _COHORT_LEAF_TEMPLATE.replace("PATIENT_FACTS", values_block(["patient", "char", "pv"], rows))
+
+
 def parse_leaves(text: str | None) -> dict[str, list[bool | None]]:
     """criterion IRI -> the comparison's outcome for each patient value (None: not comparable)."""
     result: dict[str, list[bool | None]] = {}

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from crlm_kg import paths, patients
 from crlm_kg.store import IRI, Store
@@ -222,12 +223,39 @@ def evidence_form(request: Request, store: StoreDep) -> Response:
     return page(request, "evidence.html", groups=grouped(fields), values={}, errors={}, pasted="", answer=None)
 
 
+async def _submitted_form(request: Request, body: bytes) -> tuple[dict[str, list[str]], str | None]:
+    """The form's fields, and the text of an uploaded record file if one was chosen. The page
+    posts multipart (it has a file input); a plain urlencoded post works too. The body is
+    already read within its limit (``Body``), so the multipart parser reads that copy."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True), None
+    async def already_read():
+        yield body
+
+    fields: dict[str, list[str]] = {}
+    uploaded = None
+    try:
+        form = await MultiPartParser(request.headers, already_read(), max_files=1, max_fields=256).parse()
+    except MultiPartException as exc:
+        raise Problem(400, "The form could not be read", exc.message,
+                      errors=[{"field": "(body)", "rule": "multipart", "message": exc.message}]) from None
+    try:
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                fields.setdefault(name, []).append(value)
+            elif name == "recordFile" and value.filename:
+                uploaded = (await value.read()).decode("utf-8", "replace").strip() or None
+    finally:
+        await form.close()
+    return fields, uploaded
+
+
 @router.post("/evidence/form")
 async def evidence_answer(request: Request, body: Body, store: StoreDep, lookup: LookupDep, settings: SettingsDep) -> Response:
     privacy.record_received("/evidence/form", body, settings)
-    form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    form, uploaded = await _submitted_form(request, body)
     fields = form_fields(store)
-    pasted = (form.get("record") or [""])[0].strip()
+    pasted = uploaded if uploaded is not None else (form.get("record") or [""])[0].strip()
     record: Any = None
     errors: dict[str, list[str]] = {}
     if pasted:

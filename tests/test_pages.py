@@ -213,3 +213,23 @@ def test_a_statement_page_lists_its_facts_with_links(client, answers):
     r = client.get(f"/data/{caution['id']}", headers=HTML)
     assert r.status_code == 200 and html.escape(caution["label"], quote=False) in r.text
     assert 'href="/data/Seed000"' in r.text or 'href="/data/Seed001"' in r.text or 'href="/data/CheckedReferences"' in r.text
+
+
+def test_evidence_form_takes_an_uploaded_record_file(client):
+    """The page posts multipart: an uploaded JSON file gives the same trials as the pasted text,
+    and its validation messages are shown like a pasted record's."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    pasted = client.post("/evidence/form", data={"record": text})
+    uploaded = client.post("/evidence/form", data={"id": ""}, files={"recordFile": ("patient.json", text.encode(), "application/json")})
+    assert uploaded.status_code == 200
+    assert re.findall(r'href="/studies/([^"]+)"', uploaded.text) == re.findall(r'href="/studies/([^"]+)"', pasted.text)
+    broken = client.post("/evidence/form", files={"recordFile": ("bad.json", b'{"id": "u-1", "age": 7}', "application/json")})
+    assert broken.status_code == 422 and "age" in html.unescape(broken.text)
+
+
+def test_a_malformed_multipart_form_is_a_400_naming_the_rule(client):
+    r = client.post("/evidence/form", content=b"--x\r\nnot a part", headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 400 and "multipart" in r.text
+    two_files = client.post("/evidence/form", files=[("recordFile", ("a.json", b"{}", "application/json")),
+                                                     ("recordFile", ("b.json", b"{}", "application/json"))])
+    assert two_files.status_code == 400

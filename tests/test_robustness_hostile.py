@@ -32,6 +32,9 @@ from crlm_kg.queries import QueryLibrary
 from crlm_kg.settings import Settings
 from tests.support import ROOT, repository_digest, running_server, scaled, wait_until, worker_digest
 
+# the hostile-input regression suite starts its own servers and workers: make test runs it, make test-fast leaves it out
+pytestmark = pytest.mark.slow
+
 # The workers' limit, which the runaway queries reach: long enough that the other clients'
 # requests (up to 2.5 s each on a loaded 2-core machine) are clearly shorter.
 TIMEOUT = scaled(4.0)

@@ -27,6 +27,9 @@ from crlm_kg.patients.contexts import REFUSAL, load_context
 from crlm_kg.settings import Settings
 from tests.support import scaled
 
+# the input-limit regression suite sends multi-megabyte documents: make test runs it, make test-fast leaves it out
+pytestmark = pytest.mark.slow
+
 PATIENT_ROUTES = ["/patients/validate", "/evidence"]
 MEDIA_TYPES = ["application/ld+json", "application/json"]
 

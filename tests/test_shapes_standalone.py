@@ -44,6 +44,7 @@ def test_the_jsonld_examples_conform(name):
     assert conforms, messages
 
 
+@pytest.mark.slow  # a plain pyshacl run with the JSON-LD context per example, 1-2 s each
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.stem)
 def test_every_json_example_conforms_as_jsonld(path):
     conforms, messages = validate(jsonld(json.loads(path.read_text(encoding="utf-8"))))

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import patients, paths
 from ..store import IRI, Store
+from ..store.terms import python_to_term
 from . import derived, operators, population, sparql, summary, trials
 from .common import plain, short
 from .criteria import MET, NOT_MET, UNKNOWN, Leaf, TreeEvaluator, condition_from_rows, shown_values
@@ -35,6 +36,8 @@ DERIVED_FROM = {
     SIDEDNESS_PROPERTY: ["primaryTumor.location"],
     TBS_PROPERTY: ["liverMetastases.count", "liverMetastases.largestDiameterMm"],
 }
+# facts whose leaf outcomes are kept per lookup (a few hundred distinct values cover the usual records)
+_MAX_CACHED_FACTS = 20_000
 TRIAL_STATUS = {MET: "eligible", NOT_MET: "ineligible", UNKNOWN: "undetermined"}
 
 
@@ -54,6 +57,7 @@ class EvidenceLookup:
         self._trial_static: dict[str, dict[str, Any]] = {}
         self._criterion_static: dict[str, dict[str, Any]] = {}
         self._statement_static: dict[str, dict[str, Any]] = {}
+        self._fact_cache: dict[tuple[str, str], tuple[tuple[str, bool | None], ...]] = {}
 
     def warm(self) -> "EvidenceLookup":
         """Read the graph's structure now (at service start) rather than on the first patient."""
@@ -74,12 +78,39 @@ class EvidenceLookup:
                 s.subclasses_of)
         return static
 
-    def _leaves(self, facts: list[tuple[str, Any]], known: derived.Implied) -> dict[str, Leaf]:
-        """Every leaf (criterion or score component) the facts decide: one SPARQL query, then implied knowledge."""
+    def _fact_outcomes(self, facts: list[tuple[str, Any]]) -> dict[str, list[bool | None]]:
+        """criterion IRI -> the comparison's outcome for each of the facts that name its characteristic.
+
+        What one fact gives does not depend on the other facts, nor on the patient: each fact's outcomes are
+        kept (per lookup, so per graph), and the leaf query asks only about facts not seen before. The key is
+        the RDF term the query would compare (1 and 1.0 and true are different terms)."""
+        keys = [(p, str(python_to_term(v))) for p, v in facts]
+        cache = self._fact_cache
+        resolved: dict[tuple[str, str], Any] = {}
+        new: dict[tuple[str, str], tuple[str, Any]] = {}
+        for key, fact in zip(keys, facts):
+            pairs = cache.get(key)  # get, not `in` then []: another thread may clear the cache meanwhile
+            if pairs is None:
+                new[key] = fact
+            else:
+                resolved[key] = pairs
+        if new:
+            asked = list(new)
+            rows = self.store.select(sparql.leaf_query([(IRI(p), v) for p, v in new.values()]))
+            answers = [tuple(a) for a in sparql.parse_leaves(rows[0].get("leaves") if rows else None, len(asked))]
+            resolved.update(zip(asked, answers))
+            if len(cache) + len(asked) > _MAX_CACHED_FACTS:  # a stream of distinct numbers must not grow it without limit
+                cache.clear()
+            cache.update(zip(asked, answers))
         outcomes: dict[str, list[bool | None]] = {}
-        if facts:
-            rows = self.store.select(sparql.leaf_query([(IRI(str(p)), v) for p, v in facts]))
-            outcomes = sparql.parse_leaves(rows[0].get("leaves") if rows else None)
+        for key in keys:  # every occurrence of a fact, as the query's VALUES block had them
+            for iri, outcome in resolved[key]:
+                outcomes.setdefault(iri, []).append(outcome)
+        return outcomes
+
+    def _leaves(self, facts: list[tuple[str, Any]], known: derived.Implied) -> dict[str, Leaf]:
+        """Every leaf (criterion or score component) the facts decide: the leaf query, then implied knowledge."""
+        outcomes = self._fact_outcomes(facts) if facts else {}
         values: dict[str, list[Any]] = {}
         for p, v in facts:
             values.setdefault(str(p), []).append(v)

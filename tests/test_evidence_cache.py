@@ -46,3 +46,17 @@ def test_an_undecided_fong_criterion_names_this_patients_missing_fields(repo_sto
         assert answer == alone
     assert _criterion(first, "CHARISMA", "CHARISMA_CritFongMin")["missingFields"] != \
         _criterion(second, "CHARISMA", "CHARISMA_CritFongMin")["missingFields"]
+
+
+def test_a_value_is_shown_as_this_patient_gave_it_after_an_equal_value_of_another_type(repo_store):
+    """42 and 42.0 are equal (and hash alike) in Python: a shared entry keyed on the value alone showed the
+    first patient's 42 to the second patient, who gave 42.0."""
+    shared = EvidenceLookup(repo_store)
+    answers = [shared.evaluate(record({"id": f"p{i}", "liverMetastases": {"count": 2, "timing": "metachronous",
+                                                                           "largestDiameterMm": value}}))
+               for i, value in enumerate((42, 42.0))]
+    for answer, expected in zip(answers, (int, float)):
+        shown = [c["patientValue"] for t in answer["trials"] for c in t["criteria"] if c["field"] == "liverMetastases.largestDiameterMm"]
+        shown += [c["patientValue"] for s in answer["recommendations"] for c in s["population"]
+                  if c["field"] == "liverMetastases.largestDiameterMm"]
+        assert shown and all(type(v) is expected and v == 42 for v in shown), shown

@@ -274,7 +274,7 @@ class TreeEvaluator:
         return known
 
     def entry_key(self, criterion: Criterion, status: str, leaf: Leaf | None) -> tuple | None:
-        """(criterion, verdict, shown value, implication, deciding fields): everything the criterion's entry says
+        """(criterion, verdict, shown value and its type, implication, deciding fields): everything the criterion's entry says
         that depends on the patient; None when the shown value is a list (not hashable)."""
         value = self.patient_value_of(criterion, leaf)
         implied = leaf.implied_by if leaf is not None and leaf.condition is not None else None
@@ -282,7 +282,8 @@ class TreeEvaluator:
         # patient's missing components: part of the key, or a patient would get another's fields
         deciding = tuple(self.deciding_fields_of(criterion.characteristic)) \
             if status == UNKNOWN and criterion.evaluable and criterion.characteristic else None
-        key = (criterion.iri, status, value, implied, deciding)
+        # the value's type too: 42 and 42.0 (and 1 and True) are equal keys, but the answer shows them apart
+        key = (criterion.iri, status, type(value), value, implied, deciding)
         try:
             hash(key)
         except TypeError:  # a list of values
@@ -296,7 +297,7 @@ class TreeEvaluator:
             if entry is None:
                 if len(self._entries) >= _MAX_SHARED_ENTRIES:
                     self._entries.clear()
-                entry = self._entries[key] = self._build_json(criterion, status, leaf, key[2])
+                entry = self._entries[key] = self._build_json(criterion, status, leaf, key[3])
             return entry
         return self._build_json(criterion, status, leaf, self.patient_value_of(criterion, leaf))
 

@@ -29,5 +29,11 @@ test-fast: $(STAMP)
 check: $(STAMP)
 	$(VENV)/bin/crlm-kg check
 
+# Every benchmark script in benchmarks/ (bench_*.py, then a short load test): minutes, on a quiet machine.
+# bench_service.py compares with the baseline revision in the same run; none of them asserts a time in a test.
+bench: $(STAMP)
+	set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(VENV)/bin/python $$script; done
+	echo "== benchmarks/load_test.py"; $(VENV)/bin/python benchmarks/load_test.py --duration 15 --clients 16
+
 clean:
 	rm -rf $(VENV) build

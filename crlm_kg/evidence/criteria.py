@@ -16,6 +16,7 @@ of wording-only criteria is unknown, never vacuously met.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterable
 
 from . import operators
@@ -101,7 +102,7 @@ class TreeResult:
     criteria: list[dict[str, Any]]
     missing: list[str]
 
-    @property
+    @cached_property  # a result is shared by every patient whose criteria read the same: counted once
     def met_count(self) -> int:
         return sum(1 for c in self.criteria if c["status"] == MET and c["evaluable"])
 

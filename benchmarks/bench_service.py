@@ -12,7 +12,7 @@ alternating rounds, so that both see the same machine load. Figures:
    (pyshacl) alone beside it, which is the request's other large part;
 2. ``POST /evidence`` over HTTP, one client, warm, the example patients: p50 of the summary and the full view,
    each server a single uvicorn process;
-3. throughput of ``POST /evidence`` (full view) at ``--clients`` clients: the baseline as a single process,
+3. throughput of ``POST /evidence`` (full view, then summary view) at ``--clients`` clients: the baseline as a single process,
    this checkout as ``crlm-kg serve --workers N``. Every answer is compared with the single-client answer
    for that patient on the same server; a difference fails the run (exit status 1) for this checkout.
 
@@ -40,7 +40,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_evidence import free_port, make_patient  # noqa: E402
+from bench_evidence import free_port  # noqa: E402
 
 BASELINE = "d620286"  # perf branch point: "make test-fast on both cores" (evidence lookup median 8.5 ms)
 EXAMPLES = sorted((ROOT / "data" / "examples" / "patients").glob("*.json"))
@@ -131,15 +131,16 @@ def digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def single_client(url: str, bodies: list[bytes], passes: int) -> tuple[dict[str, float], dict[int, str]]:
-    """p50 of the summary and the full view, and each patient's full answer (digest) as one client gets it."""
+def single_client(url: str, bodies: list[bytes], passes: int) -> tuple[dict[str, float], dict[str, dict[int, str]]]:
+    """p50 of the summary and the full view, and each patient's answers (digests, by view) as one client gets them."""
     times: dict[str, list[float]] = {"summary": [], "full": []}
-    answers: dict[int, str] = {}
+    answers: dict[str, dict[int, str]] = {"summary": {}, "full": {}}
     with httpx.Client(base_url=url, timeout=60) as client:
         for i, body in enumerate(bodies):  # warm: every patient once
-            response = client.post("/evidence", content=body, headers=HEADERS)
-            response.raise_for_status()
-            answers[i] = digest(response.content)
+            for view in answers:
+                response = client.post("/evidence", params={"view": view}, content=body, headers=HEADERS)
+                response.raise_for_status()
+                answers[view][i] = digest(response.content)
         for _ in range(passes):
             for body in bodies:
                 for view in ("summary", "full"):
@@ -150,7 +151,8 @@ def single_client(url: str, bodies: list[bytes], passes: int) -> tuple[dict[str,
     return {view: statistics.median(ms) if ms else float("nan") for view, ms in times.items()}, answers
 
 
-async def _load(url: str, bodies: list[bytes], answers: dict[int, str], clients: int, duration: float) -> tuple[int, int, list[float]]:
+async def _load(url: str, bodies: list[bytes], answers: dict[int, str], clients: int, duration: float,
+                view: str) -> tuple[int, int, list[float]]:
     done, wrong, latencies = 0, 0, []
     stop = time.monotonic() + duration
 
@@ -161,7 +163,7 @@ async def _load(url: str, bodies: list[bytes], answers: dict[int, str], clients:
             while time.monotonic() < stop:
                 i = rng.randrange(len(bodies))
                 t = time.perf_counter()
-                response = await http.post("/evidence", content=bodies[i], headers=HEADERS)
+                response = await http.post("/evidence", params={"view": view}, content=bodies[i], headers=HEADERS)
                 latencies.append((time.perf_counter() - t) * 1000)
                 if response.status_code != 200 or digest(response.content) != answers[i]:
                     wrong += 1
@@ -171,9 +173,10 @@ async def _load(url: str, bodies: list[bytes], answers: dict[int, str], clients:
     return done, wrong, latencies
 
 
-def throughput(url: str, bodies: list[bytes], answers: dict[int, str], clients: int, duration: float) -> dict[str, float]:
+def throughput(url: str, bodies: list[bytes], answers: dict[str, dict[int, str]], clients: int, duration: float,
+               view: str = "full") -> dict[str, float]:
     started = time.perf_counter()
-    done, wrong, latencies = asyncio.run(_load(url, bodies, answers, clients, duration))
+    done, wrong, latencies = asyncio.run(_load(url, bodies, answers[view], clients, duration, view))
     elapsed = time.perf_counter() - started
     return {"rps": done / elapsed, "wrong": wrong, "requests": done, "p50": statistics.median(latencies)}
 
@@ -217,7 +220,7 @@ def main() -> int:
         print(f"in process, validation (pyshacl) of one example record: median {n['validate']:.2f} ms vs {b['validate']:.2f} ms")
 
         http: dict[str, list[dict[str, float]]] = {"baseline": [], "now": []}
-        answers: dict[str, dict[int, str]] = {}
+        answers: dict[str, dict[str, dict[int, str]]] = {}
         for _ in range(args.rounds):
             for name, tree in trees.items():
                 with Server(tree) as server:
@@ -231,20 +234,22 @@ def main() -> int:
         print(f"  split of the summary request now: validation {lookup['now']['validate']:.2f} ms, lookup {lookup['now']['examples']:.2f} ms, "
               f"the rest (HTTP, view, response model, JSON) {n - lookup['now']['validate'] - lookup['now']['examples']:.2f} ms")
 
-        with Server(base) as server:
-            base_load = throughput(server.url, bodies, answers["baseline"], args.clients, args.duration)
-        with Server(ROOT) as server:
-            one_load = throughput(server.url, bodies, answers["now"], args.clients, args.duration)
-        with Server(ROOT, workers=args.workers) as server:
-            _, own = single_client(server.url, bodies, 0)
-            now_load = throughput(server.url, bodies, own, args.clients, args.duration)
-        print(f"throughput, {args.clients} clients, full view: {now_load['rps']:.0f} req/s with {args.workers} workers vs "
-              f"{base_load['rps']:.0f} req/s baseline single process ({ratio(base_load['rps'], now_load['rps'], 'higher')}; target >= 3.5x); "
-              f"p50 {now_load['p50']:.0f} ms vs {base_load['p50']:.0f} ms")
-        print(f"  this checkout as one process: {one_load['rps']:.0f} req/s ({ratio(base_load['rps'], one_load['rps'], 'higher')} the baseline)")
-        print(f"  answers differing from the single-client answer: now {now_load['wrong'] + one_load['wrong']} of "
-              f"{now_load['requests'] + one_load['requests']}, baseline {base_load['wrong']} of {base_load['requests']}")
-        failed = now_load["wrong"] + one_load["wrong"] > 0
+        failed = False
+        for view in ("full", "summary"):
+            with Server(base) as server:
+                base_load = throughput(server.url, bodies, answers["baseline"], args.clients, args.duration, view)
+            with Server(ROOT) as server:
+                one_load = throughput(server.url, bodies, answers["now"], args.clients, args.duration, view)
+            with Server(ROOT, workers=args.workers) as server:
+                _, own = single_client(server.url, bodies, 0)
+                now_load = throughput(server.url, bodies, own, args.clients, args.duration, view)
+            print(f"throughput, {args.clients} clients, {view} view: {now_load['rps']:.0f} req/s with {args.workers} workers vs "
+                  f"{base_load['rps']:.0f} req/s baseline single process ({ratio(base_load['rps'], now_load['rps'], 'higher')}; "
+                  f"target >= 3.5x); p50 {now_load['p50']:.0f} ms vs {base_load['p50']:.0f} ms")
+            print(f"  this checkout as one process: {one_load['rps']:.0f} req/s ({ratio(base_load['rps'], one_load['rps'], 'higher')} the baseline)")
+            print(f"  answers differing from the single-client answer: now {now_load['wrong'] + one_load['wrong']} of "
+                  f"{now_load['requests'] + one_load['requests']}, baseline {base_load['wrong']} of {base_load['requests']}")
+            failed = failed or now_load["wrong"] + one_load["wrong"] > 0
     return 1 if failed else 0
 
 

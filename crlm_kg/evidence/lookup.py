@@ -49,7 +49,11 @@ def _is_unknown_value(value: Any) -> bool:
 
 
 class EvidenceLookup:
-    """Evaluate patients against the graph in ``store``: the structure is read once, then one SPARQL query per patient."""
+    """Evaluate patients against the graph in ``store``: the structure is read once, then one SPARQL query per patient
+    about the facts not seen before. What does not depend on the patient, or depends only on a fact or on a tree's
+    criterion verdicts, is kept across patients (the graph is read-only while the lookup lives); answers share those
+    parts, so callers treat answers as read-only (tests/test_evidence_cache.py: an answer never depends on the
+    patients evaluated before it)."""
 
     def __init__(self, store: Store):
         self.store = store

@@ -251,20 +251,26 @@ def main() -> int:
 
         failed = False
         for view in ("full", "summary") if "throughput" in parts else ():
-            with Server(base) as server:
-                base_load = throughput(server.url, bodies, answers["baseline"], args.clients, args.duration, view)
-            with Server(ROOT) as server:
-                one_load = throughput(server.url, bodies, answers["now"], args.clients, args.duration, view)
-            with Server(ROOT, workers=args.workers) as server:
-                _, own = single_client(server.url, bodies, 0)
-                now_load = throughput(server.url, bodies, own, args.clients, args.duration, view)
-            print(f"throughput, {args.clients} clients, {view} view: {now_load['rps']:.0f} req/s with {args.workers} workers vs "
-                  f"{base_load['rps']:.0f} req/s baseline single process ({ratio(base_load['rps'], now_load['rps'], 'higher')}; "
-                  f"target >= 3.5x); p50 {now_load['p50']:.0f} ms vs {base_load['p50']:.0f} ms")
-            print(f"  this checkout as one process: {one_load['rps']:.0f} req/s ({ratio(base_load['rps'], one_load['rps'], 'higher')} the baseline)")
-            print(f"  answers differing from the single-client answer: now {now_load['wrong'] + one_load['wrong']} of "
-                  f"{now_load['requests'] + one_load['requests']}, baseline {base_load['wrong']} of {base_load['requests']}")
-            failed = failed or now_load["wrong"] + one_load["wrong"] > 0
+            runs: dict[str, list[dict[str, float]]] = {"baseline": [], "one": [], "workers": []}
+            for _ in range(args.rounds):  # alternating, so that a change of the machine's load hits all three alike
+                with Server(base) as server:
+                    runs["baseline"].append(throughput(server.url, bodies, answers["baseline"], args.clients, args.duration, view))
+                with Server(ROOT) as server:
+                    runs["one"].append(throughput(server.url, bodies, answers["now"], args.clients, args.duration, view))
+                with Server(ROOT, workers=args.workers) as server:
+                    _, own = single_client(server.url, bodies, 0)
+                    runs["workers"].append(throughput(server.url, bodies, own, args.clients, args.duration, view))
+            rps = {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()}
+            p50 = {name: statistics.median(r["p50"] for r in rs) for name, rs in runs.items()}
+            wrong = {name: sum(r["wrong"] for r in rs) for name, rs in runs.items()}
+            total = {name: sum(r["requests"] for r in rs) for name, rs in runs.items()}
+            print(f"throughput, {args.clients} clients, {view} view: {rps['workers']:.0f} req/s with {args.workers} workers vs "
+                  f"{rps['baseline']:.0f} req/s baseline single process ({ratio(rps['baseline'], rps['workers'], 'higher')}; "
+                  f"target >= 3.5x); p50 {p50['workers']:.0f} ms vs {p50['baseline']:.0f} ms")
+            print(f"  this checkout as one process: {rps['one']:.0f} req/s ({ratio(rps['baseline'], rps['one'], 'higher')} the baseline)")
+            print(f"  answers differing from the single-client answer: now {wrong['one'] + wrong['workers']} of "
+                  f"{total['one'] + total['workers']}, baseline {wrong['baseline']} of {total['baseline']}")
+            failed = failed or wrong["one"] + wrong["workers"] > 0
     return 1 if failed else 0
 
 

@@ -181,8 +181,9 @@ async def _load(url: str, bodies: list[bytes], answers: dict[int, str], clients:
 
 def throughput(url: str, bodies: list[bytes], answers: dict[str, dict[int, str]], clients: int, duration: float,
                view: str = "full") -> dict[str, float]:
-    # warm every server thread first: each pays once for its own copy of the shapes and its prepared queries
-    asyncio.run(_load(url, bodies, answers[view], clients, min(5.0, duration / 2), view))
+    # warm every server thread first (for half the duration): each thread of each worker pays once for its own
+    # copy of the shapes and its prepared queries, slowly on a loaded machine
+    asyncio.run(_load(url, bodies, answers[view], clients, duration / 2, view))
     started = time.perf_counter()
     done, wrong, latencies = asyncio.run(_load(url, bodies, answers[view], clients, duration, view))
     elapsed = time.perf_counter() - started
@@ -203,7 +204,7 @@ def main() -> int:
     parser.add_argument("--generated", type=int, default=300, help="generated patients per in-process round")
     parser.add_argument("--http-passes", type=int, default=4, help="passes over the example patients per HTTP round")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of each throughput run")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of each throughput run (after half as long to warm up)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="server processes of this checkout (default: cores)")
     parser.add_argument("--parts", default="in-process,http,throughput", help="which figures, comma-separated (default: all)")
     args = parser.parse_args()

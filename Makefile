@@ -29,11 +29,13 @@ test-fast: $(STAMP)
 check: $(STAMP)
 	$(VENV)/bin/crlm-kg check
 
-# Figures only, no pass/fail: the single-patient lookup, then the evidence at 1x/10x/100x and cohort screening
-# (several minutes and a few GB at 100x; BENCH_SCALE_ARGS="--factors 1 10" for a quicker run).
+# Figures only, no pass/fail (none of them asserts a time in a test): every benchmarks/bench_*.py (bench_service.py
+# compares with the baseline revision in the same run), the evidence at 1x/10x/100x with cohort screening (several
+# minutes and a few GB at 100x; BENCH_SCALE_ARGS="--factors 1 10" for a quicker run), then a short load test.
 bench: $(STAMP)
-	$(VENV)/bin/python benchmarks/bench_evidence.py
-	$(VENV)/bin/python benchmarks/bench_scale.py $(BENCH_SCALE_ARGS)
+	set -e; for script in benchmarks/bench_*.py; do [ "$$script" = benchmarks/bench_scale.py ] && continue; echo "== $$script"; $(VENV)/bin/python $$script; done
+	echo "== benchmarks/bench_scale.py"; $(VENV)/bin/python benchmarks/bench_scale.py $(BENCH_SCALE_ARGS)
+	echo "== benchmarks/load_test.py"; $(VENV)/bin/python benchmarks/load_test.py --duration 15 --clients 16
 
 clean:
 	rm -rf $(VENV) build

@@ -54,7 +54,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"crlm-kg serve: refusing to start, broken data file: {exc}", file=sys.stderr)
         return 1
     # behind nginx (deploy/nginx.conf), a cap on what uvicorn serves at once: past it, a 503 at once
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, limit_concurrency=args.limit_concurrency)
+    options = dict(host=args.host, port=args.port, log_level=args.log_level, limit_concurrency=args.limit_concurrency)
+    if args.workers > 1:
+        # the evaluation holds the GIL: more cores need more processes. Each worker builds its own app (store,
+        # evidence lookup, SPARQL workers) from the environment's settings; the data were checked above, once.
+        store.close()  # each worker opens its own
+        uvicorn.run("api.app:create_app", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(app, **options)
     return 0
 
 
@@ -291,6 +298,8 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info")
     p.add_argument("--limit-concurrency", type=int, default=settings.limit_concurrency,
                    help="connections and tasks served at once, the next answered 503 (default: CRLM_KG_LIMIT_CONCURRENCY, %(default)s)")
+    p.add_argument("--workers", type=int, default=settings.workers,
+                   help="server processes sharing the port, one per core to use every core (default: CRLM_KG_WORKERS, %(default)s)")
     p.add_argument("--validate", dest="validate", action="store_true", default=settings.validate_on_start,
                    help="check the evidence against its SHACL shapes before serving (default; CRLM_KG_VALIDATE_ON_START=0 turns it off)")
     p.add_argument("--no-validate", dest="validate", action="store_false", help="skip the start-up structural check of the evidence")

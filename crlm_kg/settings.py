@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     # -- the HTTP service -----------------------------------------------------------
     host: str = Field("127.0.0.1", description="`crlm-kg serve` listens on this address")
     port: int = Field(8000, ge=1, le=65535, description="`crlm-kg serve` listens on this port")
+    workers: int = Field(1, ge=1, le=64, description="`crlm-kg serve`: server processes, each with its own store and evidence lookup, sharing the port (uvicorn's `--workers`); one per core uses every core")
     limit_concurrency: int | None = Field(None, ge=1, description="`crlm-kg serve`: connections and tasks uvicorn serves at once, the next answered 503 (uvicorn's `--limit-concurrency`; unset: no limit)")
     log_repeats: int = Field(5, ge=1, description="identical log messages written per `log_window` seconds; the rest are counted, and the count written when the window ends")
     log_window: float = Field(60.0, gt=0, description="seconds of the log throttle's window (see `log_repeats`)")

@@ -213,6 +213,10 @@ def test_a_store_failure_during_evidence_is_a_503_problem_not_an_answer(repo_sto
     with TestClient(create_app(Settings(query_workers=1), store)) as c:
         assert c.post("/evidence", content=record, headers={"content-type": "application/json"}).status_code == 200
         store.failing = True
+        # a fact the lookup has not seen (it keeps each fact's leaf outcomes): the store must be asked
+        changed = json.loads(record)
+        changed["age"] = changed["age"] + 1
+        record = json.dumps(changed).encode()
         body = problem(c.post("/evidence", content=record, headers={"content-type": "application/json"}), 503)
         assert "trials" not in body and "derived" not in body
         assert problem(c.post("/evidence/batch", content=b"[" + record + b"]", headers={"content-type": "application/json"}), 503)

@@ -16,6 +16,7 @@ of wording-only criteria is unknown, never vacuously met.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterable
 
 from . import operators
@@ -101,7 +102,7 @@ class TreeResult:
     criteria: list[dict[str, Any]]
     missing: list[str]
 
-    @property
+    @cached_property  # a result is shared by every patient whose criteria read the same: counted once
     def met_count(self) -> int:
         return sum(1 for c in self.criteria if c["status"] == MET and c["evaluable"])
 
@@ -109,6 +110,10 @@ class TreeResult:
 # bound on the shared (criterion, verdict, value) -> JSON cache: distinct patient values are few, but a
 # stream of distinct numbers must not grow it without limit
 _MAX_SHARED_ENTRIES = 50_000
+# bound on the results kept per tree: distinct patient values are few, but a stream of distinct numbers must
+# not grow them without limit
+_MAX_RESULTS_PER_TREE = 2048
+_MISSING = object()
 # deeper than any curated tree: a cycle in the data (a group that contains itself) stops here as unknown
 _MAX_TREE_DEPTH = 32
 
@@ -129,31 +134,106 @@ class TreeEvaluator:
         # every patient, so they live in the shared cache (answers are read-only; see EvidenceLookup)
         self._evaluable: dict[str, bool] = self._static.setdefault("\0evaluable", {})  # type: ignore[assignment]
         self._entries: dict[tuple, dict[str, Any]] = self._static.setdefault("\0entries", {})  # type: ignore[assignment]
+        self._plans: dict[tuple[str, ...], tuple[str, ...]] = self._static.setdefault("\0plans", {})  # type: ignore[assignment]
+        self._heights: dict[str, int] = self._static.setdefault("\0heights", {})  # type: ignore[assignment]
+        # tree -> (its criteria's entry keys, its synthetic entries) -> its result, for every patient
+        self._results: dict[tuple[str, ...], dict[tuple, TreeResult]] = self._static.setdefault("\0results", {})  # type: ignore[assignment]
+        self._node_status: dict[str, str] = {}  # this patient's
+        self._entry_memo: dict[str, dict[str, Any]] = {}  # this patient's
+        self._key_memo: dict[str, tuple | None] = {}  # this patient's
 
     def evaluate(self, roots: list[str], extra: list[dict[str, Any]] | None = None) -> TreeResult:
-        out: list[dict[str, Any]] = []
-        statuses = [self._node(root, out, 0) for root in roots]
+        tree = tuple(roots)
+        plan = self._criteria_under(tree)
+        keys = tuple(self._entry_key(iri) for iri in plan)
+        # A tree's result is a function of its criteria's entries and of the synthetic ones: kept per tree and
+        # combination, when every entry has a key (a list of values has none)
+        memo_key = (keys, tuple((e["id"], e["status"], e["patientValue"]) for e in extra) if extra else ()) if None not in keys else None
+        results = self._results.setdefault(tree, {})
+        if memo_key is not None:
+            try:
+                known = results.get(memo_key)
+            except TypeError:  # an unhashable synthetic value
+                memo_key, known = None, None
+            if known is not None:
+                return known
+        out = [self._entry(iri) for iri in plan]
+        statuses = [self._status(root, 0) for root in roots]
         for entry in extra or []:  # synthetic criteria (a statement's setting) join the all-of at the top
             out.append(entry)
             statuses.append(entry["status"])
         status = combine("all", statuses) if statuses else UNKNOWN
         unique = list({c["id"]: c for c in out}.values())
         missing = sorted({f for c in unique if c["status"] == UNKNOWN and c["evaluable"] for f in c.get("missingFields", [])})
-        return TreeResult(status, unique, missing)
+        result = TreeResult(status, unique, missing)
+        if memo_key is not None:
+            if len(results) >= _MAX_RESULTS_PER_TREE:
+                results.clear()
+            results[memo_key] = result
+        return result
 
     def status(self, roots: list[str]) -> str:
         """The verdict of ``evaluate`` without building the criteria entries (cohort screening: most
         patients match few trials, and only a match's criteria are shown)."""
-        statuses = [self._node(root, None, 0) for root in roots]
+        statuses = [self._status(root, 0) for root in roots]
         return combine("all", statuses) if statuses else UNKNOWN
 
-    def _node(self, node: str, out: list[dict[str, Any]] | None, depth: int) -> str:
+    # A node's status and a criterion's entry depend only on the patient's leaves: each is computed once per
+    # patient (this evaluator), however many trees share it. Which criteria lie under a tree does not depend on
+    # the patient: listed once per graph (the shared cache).
+
+    def _criteria_under(self, tree: tuple[str, ...]) -> tuple[str, ...]:
+        """The criteria of the tree in depth-first order, each once (the order of the answer's criteria lists)."""
+        listed = self._plans.get(tree)
+        if listed is None:
+            found: list[str] = []
+
+            def walk(node: str, depth: int) -> None:
+                if depth > _MAX_TREE_DEPTH:
+                    return
+                group = self.groups.get(node)
+                if group is not None:
+                    for member in group[1]:
+                        walk(member, depth + 1)
+                elif node in self.criteria:
+                    found.append(node)
+
+            for root in tree:
+                walk(root, 0)
+            listed = self._plans[tree] = tuple(dict.fromkeys(found))
+        return listed
+
+    def _height(self, node: str, depth: int = 0) -> int:
+        """Levels below ``node`` (a cycle, or a tree deeper than the bound, counts as past the bound)."""
+        height = self._heights.get(node)
+        if height is None:
+            group = self.groups.get(node)
+            if group is None:
+                height = 0
+            elif depth > _MAX_TREE_DEPTH:
+                return _MAX_TREE_DEPTH + 1
+            else:
+                height = min(1 + max((self._height(m, depth + 1) for m in group[1]), default=0), _MAX_TREE_DEPTH + 1)
+            if depth == 0 or height <= _MAX_TREE_DEPTH:
+                self._heights[node] = height
+        return height
+
+    def _status(self, node: str, depth: int) -> str:
+        status = self._node_status.get(node)
+        if status is not None:
+            return status
+        status = self._node(node, depth)
+        if depth + self._height(node) <= _MAX_TREE_DEPTH:  # the depth bound did not cut it: the same from any tree
+            self._node_status[node] = status
+        return status
+
+    def _node(self, node: str, depth: int) -> str:
         if depth > _MAX_TREE_DEPTH:  # a cycle in the data must not hang the service
             return UNKNOWN
         group = self.groups.get(node)
         if group is not None:
             kind, members = group
-            statuses = [self._node(m, out, depth + 1) for m in members]
+            statuses = [self._status(m, depth + 1) for m in members]
             evaluable = [self.is_evaluable(m) for m in members]
             if not any(evaluable):
                 return UNKNOWN  # wording only: the group needs screening, it is not vacuously met
@@ -167,11 +247,27 @@ class TreeEvaluator:
         criterion = self.criteria.get(node)
         if criterion is None:
             return UNKNOWN
-        leaf = self.leaves.get(criterion.iri)
-        status = status_of(criterion, leaf)
-        if out is not None:
-            out.append(self.to_json(criterion, status, leaf))
-        return status
+        return status_of(criterion, self.leaves.get(criterion.iri))
+
+    def _entry_key(self, iri: str) -> tuple | None:
+        known = self._key_memo.get(iri, _MISSING)
+        if known is _MISSING:
+            criterion = self.criteria[iri]
+            leaf = self.leaves.get(iri)
+            known = self._key_memo[iri] = self.entry_key(criterion, status_of(criterion, leaf), leaf)
+        return known
+
+    def _entry(self, iri: str) -> dict[str, Any]:
+        entry = self._entry_memo.get(iri)
+        if entry is None:
+            criterion = self.criteria[iri]
+            leaf = self.leaves.get(iri)
+            key = self._entry_key(iri)
+            entry = self._entries.get(key) if key is not None else None
+            if entry is None:
+                entry = self.to_json(criterion, status_of(criterion, leaf), leaf)
+            self._entry_memo[iri] = entry
+        return entry
 
     def is_evaluable(self, node: str) -> bool:
         known = self._evaluable.get(node)
@@ -184,22 +280,33 @@ class TreeEvaluator:
             self._evaluable[node] = known
         return known
 
-    def to_json(self, criterion: Criterion, status: str, leaf: Leaf | None) -> dict[str, Any]:
+    def entry_key(self, criterion: Criterion, status: str, leaf: Leaf | None) -> tuple | None:
+        """(criterion, verdict, shown value and its type, implication, deciding fields): everything the criterion's entry says
+        that depends on the patient; None when the shown value is a list (not hashable)."""
         value = self.patient_value_of(criterion, leaf)
         implied = leaf.implied_by if leaf is not None and leaf.condition is not None else None
+        # an unknown criterion names the fields that would decide it, which for a score (Fong) are this
+        # patient's missing components: part of the key, or a patient would get another's fields
+        deciding = tuple(self.deciding_fields_of(criterion.characteristic)) \
+            if status == UNKNOWN and criterion.evaluable and criterion.characteristic else None
+        # the value's type too: 42 and 42.0 (and 1 and True) are equal keys, but the answer shows them apart
+        key = (criterion.iri, status, type(value), value, implied, deciding)
         try:
-            key = (criterion.iri, status, value, implied)
             hash(key)
-        except TypeError:  # a list of values: built afresh
-            key = None
+        except TypeError:  # a list of values
+            return None
+        return key
+
+    def to_json(self, criterion: Criterion, status: str, leaf: Leaf | None) -> dict[str, Any]:
+        key = self.entry_key(criterion, status, leaf)
         if key is not None:
             entry = self._entries.get(key)
             if entry is None:
                 if len(self._entries) >= _MAX_SHARED_ENTRIES:
                     self._entries.clear()
-                entry = self._entries[key] = self._build_json(criterion, status, leaf, value)
+                entry = self._entries[key] = self._build_json(criterion, status, leaf, key[3])
             return entry
-        return self._build_json(criterion, status, leaf, value)
+        return self._build_json(criterion, status, leaf, self.patient_value_of(criterion, leaf))
 
     def _build_json(self, criterion: Criterion, status: str, leaf: Leaf | None, value: Any) -> dict[str, Any]:
         static = self._static.get(criterion.iri)

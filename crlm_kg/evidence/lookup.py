@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import patients, paths
 from ..store import IRI, Store
+from ..store.terms import python_to_term
 from . import derived, operators, population, sparql, summary, trials
 from .common import plain, short
 from .criteria import MET, NOT_MET, UNKNOWN, Leaf, TreeEvaluator, condition_from_rows, shown_values
@@ -36,6 +37,8 @@ DERIVED_FROM = {
     SIDEDNESS_PROPERTY: ["primaryTumor.location"],
     TBS_PROPERTY: ["liverMetastases.count", "liverMetastases.largestDiameterMm"],
 }
+# facts whose leaf outcomes are kept per lookup (a few hundred distinct values cover the usual records)
+_MAX_CACHED_FACTS = 20_000
 TRIAL_STATUS = {MET: "eligible", NOT_MET: "ineligible", UNKNOWN: "undetermined"}
 
 
@@ -60,7 +63,11 @@ class Prepared:
 
 
 class EvidenceLookup:
-    """Evaluate patients against the graph in ``store``: the structure is read once, then one SPARQL query per patient."""
+    """Evaluate patients against the graph in ``store``: the structure is read once, then one SPARQL query per patient
+    about the facts not seen before. What does not depend on the patient, or depends only on a fact or on a tree's
+    criterion verdicts, is kept across patients (the graph is read-only while the lookup lives); answers share those
+    parts, so callers treat answers as read-only (tests/test_evidence_cache.py: an answer never depends on the
+    patients evaluated before it)."""
 
     def __init__(self, store: Store):
         self.store = store
@@ -68,6 +75,7 @@ class EvidenceLookup:
         self._trial_static: dict[str, dict[str, Any]] = {}
         self._criterion_static: dict[str, dict[str, Any]] = {}
         self._statement_static: dict[str, dict[str, Any]] = {}
+        self._fact_cache: dict[tuple[str, str], tuple[tuple[str, bool | None], ...]] = {}
 
     def warm(self) -> "EvidenceLookup":
         """Read the graph's structure now (at service start) rather than on the first patient."""
@@ -88,15 +96,39 @@ class EvidenceLookup:
                 s.subclasses_of)
         return static
 
-    def _leaves(self, facts: list[tuple[str, Any]], known: derived.Implied,
-                outcomes: dict[str, list[bool | None]] | None = None) -> dict[str, Leaf]:
-        """Every leaf (criterion or score component) the facts decide: one SPARQL query, then implied knowledge.
-        ``outcomes``: the leaf query's answer when it was already run (for a whole cohort, ``screening``)."""
-        if outcomes is None:
-            outcomes = {}
-            if facts:
-                rows = self.store.select(sparql.leaf_query([(IRI(str(p)), v) for p, v in facts]))
-                outcomes = sparql.parse_leaves(rows[0].get("leaves") if rows else None)
+    def _fact_outcomes(self, facts: list[tuple[str, Any]]) -> dict[str, list[bool | None]]:
+        """criterion IRI -> the comparison's outcome for each of the facts that name its characteristic.
+
+        What one fact gives does not depend on the other facts, nor on the patient: each fact's outcomes are
+        kept (per lookup, so per graph), and the leaf query asks only about facts not seen before. The key is
+        the RDF term the query would compare (1 and 1.0 and true are different terms)."""
+        keys = [(p, str(python_to_term(v))) for p, v in facts]
+        cache = self._fact_cache
+        resolved: dict[tuple[str, str], Any] = {}
+        new: dict[tuple[str, str], tuple[str, Any]] = {}
+        for key, fact in zip(keys, facts):
+            pairs = cache.get(key)  # get, not `in` then []: another thread may clear the cache meanwhile
+            if pairs is None:
+                new[key] = fact
+            else:
+                resolved[key] = pairs
+        if new:
+            asked = list(new)
+            rows = self.store.select(sparql.leaf_query([(IRI(p), v) for p, v in new.values()]))
+            answers = [tuple(a) for a in sparql.parse_leaves(rows[0].get("leaves") if rows else None, len(asked))]
+            resolved.update(zip(asked, answers))
+            if len(cache) + len(asked) > _MAX_CACHED_FACTS:  # a stream of distinct numbers must not grow it without limit
+                cache.clear()
+            cache.update(zip(asked, answers))
+        outcomes: dict[str, list[bool | None]] = {}
+        for key in keys:  # every occurrence of a fact, as the query's VALUES block had them
+            for iri, outcome in resolved[key]:
+                outcomes.setdefault(iri, []).append(outcome)
+        return outcomes
+
+    def _leaves(self, facts: list[tuple[str, Any]], known: derived.Implied) -> dict[str, Leaf]:
+        """Every leaf (criterion or score component) the facts decide: the leaf query, then implied knowledge."""
+        outcomes = self._fact_outcomes(facts) if facts else {}
         values: dict[str, list[Any]] = {}
         for p, v in facts:
             values.setdefault(str(p), []).append(v)

@@ -138,29 +138,29 @@ def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]],
             tree = None
         entries.append(_base(statement, tree, cache))
 
+    cautioning, benefit = _roles(statements, cache)
     cautions: list[dict[str, Any]] = []
     excluded: dict[str, list[dict[str, Any]]] = {}  # treatment class -> the certain cautions covering it
     possible: dict[str, list[dict[str, Any]]] = {}
-    for statement, entry in zip(statements, entries):
-        for prop, trigger in (("cautionAgainst", APPLIES), ("restrictsTreatment", DOES_NOT_APPLY)):
-            if not statement[prop]:
-                continue
-            if entry["applicability"] == trigger:
-                caution, target = _caution(statement, entry, prop, "certain", labels), excluded
-            elif entry["applicability"] == UNKNOWN:
-                caution, target = _caution(statement, entry, prop, "possible", labels), possible
-            else:
-                continue
-            cautions.append(caution)
-            for treatment in statement[prop]:
-                for cls in subclasses_of(treatment):
-                    target.setdefault(cls, []).append(caution)
+    for i, prop, trigger in cautioning:
+        statement, entry = statements[i], entries[i]
+        if entry["applicability"] == trigger:
+            caution, target = _caution(statement, entry, prop, "certain", labels), excluded
+        elif entry["applicability"] == UNKNOWN:
+            caution, target = _caution(statement, entry, prop, "possible", labels), possible
+        else:
+            continue
+        cautions.append(caution)
+        for treatment in statement[prop]:
+            for cls in subclasses_of(treatment):
+                target.setdefault(cls, []).append(caution)
 
     if not excluded and not possible:
         return entries, cautions
-    for statement, entry in zip(statements, entries):
-        if statement.get("directionClass") != BENEFIT:
-            continue
+    for i, about in benefit:
+        if about.isdisjoint(excluded) and about.isdisjoint(possible):
+            continue  # no caution covers its treatments (what _hits would find, found faster)
+        statement, entry = statements[i], entries[i]
         hits = _hits(statement, excluded)
         if hits:
             entry["applicability"] = DOES_NOT_APPLY
@@ -172,6 +172,19 @@ def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]],
             entry["possiblyExcludedBy"] = maybe
             entry["missingFields"] = sorted({f for c in maybe for f in c["missingFields"]})
     return entries, cautions
+
+
+def _roles(statements: list[dict[str, Any]], cache: dict[Any, Any]) -> tuple[list[tuple[int, str, str]], list[tuple[int, frozenset[str]]]]:
+    """The statements that caution (index, property, the applicability that makes the caution certain) and the
+    statements of benefit (index, their treatments): read once per list of statements (the graph's)."""
+    key = ("\0roles", id(statements))
+    known = cache.get(key)
+    if known is None or known[0] is not statements:
+        cautioning = [(i, prop, trigger) for i, s in enumerate(statements)
+                      for prop, trigger in (("cautionAgainst", APPLIES), ("restrictsTreatment", DOES_NOT_APPLY)) if s[prop]]
+        benefit = [(i, frozenset(s["aboutTreatment"])) for i, s in enumerate(statements) if s.get("directionClass") == BENEFIT]
+        known = cache[key] = (statements, cautioning, benefit)
+    return known[1], known[2]
 
 
 def _hits(statement: dict[str, Any], covering: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:

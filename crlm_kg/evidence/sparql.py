@@ -13,8 +13,9 @@ from . import operators
 # One query evaluates every evaluable criterion and score component against the patient's facts (?char ?pv);
 # a criterion on a field the patient lacks gives no row and reads as unknown. A comparison that cannot be made
 # (a string against a number) or an operator outside operators.OPERATORS leaves ?holds unbound: unknown.
-# The answer is one string, a line "<criterion IRI> 1|0|u" per (criterion, patient value): turning hundreds of
-# solution terms into Python objects cost four times the query itself.
+# The answer is one string, a line "<fact number> <criterion IRI> 1|0|u" per (criterion, patient value): turning
+# hundreds of solution terms into Python objects cost four times the query itself. The fact number says which
+# fact a line compares, so that the lookup can keep each fact's outcomes and ask again only for new facts.
 _LEAF_TEMPLATE = """
 SELECT (GROUP_CONCAT(?line; separator="\\n") AS ?leaves) WHERE {
   PATIENT_FACTS
@@ -23,32 +24,40 @@ SELECT (GROUP_CONCAT(?line; separator="\\n") AS ?leaves) WHERE {
   OPTIONAL { ?crit crlm:requiredValue ?matchedValue FILTER(?matchedValue = ?pv) }
   BIND(BOUND(?matchedValue) AS ?inRequired)
 OPERATOR_BINDS
-  BIND(CONCAT(STR(?crit), IF(BOUND(?holds), IF(?holds, " 1", " 0"), " u")) AS ?line)
+  BIND(CONCAT(STR(?fact), " ", STR(?crit), IF(BOUND(?holds), IF(?holds, " 1", " 0"), " u")) AS ?line)
 }
 """.replace("OPERATOR_BINDS", operators.leaf_binds())
 
 
 def leaf_query(rows: list[tuple[object, object]]) -> str:
-    return _LEAF_TEMPLATE.replace("PATIENT_FACTS", values_block(["char", "pv"], rows))
+    """The leaf query for the facts ``rows`` ((characteristic, value) pairs), numbered from 0 in order."""
+    return _LEAF_TEMPLATE.replace("PATIENT_FACTS", values_block(["char", "pv", "fact"], [(c, v, i) for i, (c, v) in enumerate(rows)]))
 
 
-# The same query for many patients at once (cohort screening): each fact row carries the patient's position,
-# and the answer has one row per patient.
+# The same query for many groups of facts at once (cohort screening): each fact row carries its group's number
+# and its own number within the group, and the answer has one row per group.
 _COHORT_LEAF_TEMPLATE = _LEAF_TEMPLATE.replace("SELECT (GROUP_CONCAT", "SELECT ?patient (GROUP_CONCAT").rstrip() + " GROUP BY ?patient\n"
 
 
 def cohort_leaf_query(rows: list[tuple[int, object, object]]) -> str:
-    """``rows``: (patient position, characteristic IRI, value)."""
-    return _COHORT_LEAF_TEMPLATE.replace("PATIENT_FACTS", values_block(["patient", "char", "pv"], rows))
+    """``rows``: (group number, characteristic IRI, value); each group's facts are numbered from 0 in order,
+    as ``leaf_query`` numbers one patient's (``parse_leaves`` reads each group's answer)."""
+    counts: dict[int, int] = {}
+    numbered = []
+    for group, char, value in rows:
+        number = counts[group] = counts.get(group, -1) + 1
+        numbered.append((group, char, value, number))
+    return _COHORT_LEAF_TEMPLATE.replace("PATIENT_FACTS", values_block(["patient", "char", "pv", "fact"], numbered))
 
 
-def parse_leaves(text: str | None) -> dict[str, list[bool | None]]:
-    """criterion IRI -> the comparison's outcome for each patient value (None: not comparable)."""
-    result: dict[str, list[bool | None]] = {}
+def parse_leaves(text: str | None, facts: int) -> list[list[tuple[str, bool | None]]]:
+    """For each fact (by number), the (criterion IRI, outcome) pairs it gives (outcome None: not comparable)."""
+    result: list[list[tuple[str, bool | None]]] = [[] for _ in range(facts)]
     for line in (text or "").split("\n"):
         if line:
-            iri, flag = line.rsplit(" ", 1)
-            result.setdefault(iri, []).append(True if flag == "1" else (False if flag == "0" else None))
+            number, rest = line.split(" ", 1)
+            iri, flag = rest.rsplit(" ", 1)
+            result[int(number)].append((iri, True if flag == "1" else (False if flag == "0" else None)))
     return result
 
 

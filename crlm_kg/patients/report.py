@@ -6,6 +6,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import rdflib
@@ -92,16 +93,25 @@ class PatientRecord:
     def facts(self) -> list[tuple[str, Any]]:
         """(property IRI, value) pairs; coded values are ``store.IRI``, others int/float/bool/str."""
         out = []
-        for _, p, o in self.graph.triples((self.node, None, None)):
+        # the same triples as ``graph``, read where they are: building the record's own graph (its namespace
+        # manager above all) cost more than the evidence lookup's SPARQL query
+        source = self._graph if self._graph is not None else self._source
+        for _, p, o in (source.triples((self.node, None, None)) if source is not None else ()):
             if p == RDF.type:
                 continue
             out.append((str(p), python_value(o)))
-        order = {spec.property: i for i, spec in enumerate(contract().fields.values())}
+        order = _field_order()
         out.sort(key=lambda f: (order.get(f[0], len(order)), str(f[1])))
         return out
 
     def get(self, path: str, default: Any = None) -> Any:
         return self.fields.get(path, default)
+
+
+@lru_cache(maxsize=1)
+def _field_order() -> dict[str, int]:
+    """Contract property IRI -> its place in the contract (the contract is fixed while the process runs)."""
+    return {spec.property: i for i, spec in enumerate(contract().fields.values())}
 
 
 def python_value(node: Any) -> Any:

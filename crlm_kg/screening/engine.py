@@ -197,8 +197,7 @@ class _BulkLeaves:
         if pairs:
             rows = [(n, IRI(str(p)), v) for (p, _, v), n in pairs.items()]
             for row in self.lookup.store.select(sparql.cohort_leaf_query(rows)):
-                parsed = sparql.parse_leaves(row.get("leaves"))
-                by_pair[int(row["patient"])] = [(iri, flag) for iri, flags in parsed.items() for flag in flags]
+                (by_pair[int(row["patient"])],) = sparql.parse_leaves(row.get("leaves"), 1)  # one fact per pair
         if len(self._parts) > 100_000:  # bounded, like every cache of a long-running process
             self._parts.clear()
         return [self._leaves(prep, pairs, by_pair) for prep in prepared]
@@ -227,6 +226,6 @@ class _BulkLeaves:
             leaves.update(part)
         # what implied knowledge alone decides (a characteristic known to be absent, a value in an interval),
         # for the criteria no value decided: the lookup's own code, given no query outcomes
-        for iri, leaf in self.lookup._leaves([], prep.known, {}).items():
+        for iri, leaf in self.lookup._leaves([], prep.known).items():
             leaves.setdefault(iri, leaf)
         return leaves

@@ -307,6 +307,7 @@ def test_a_large_batch_does_not_stall_other_clients(client):
         done["finished"] = time.monotonic()
 
     thread = threading.Thread(target=post_batch)
+    posted = time.monotonic()
     thread.start()
     time.sleep(scaled(0.5))  # the batch is being evaluated
     started = time.monotonic()
@@ -316,7 +317,10 @@ def test_a_large_batch_does_not_stall_other_clients(client):
     thread.join(scaled(120))
     assert done["status"] == 200
     assert health_finished < done["finished"], "the batch finished before /health was answered: too small to show the stall"
-    assert health_elapsed < scaled(1.0), f"/health waited {health_elapsed:.1f} s for the batch"
+    # stalled, /health would wait for the rest of the batch; answered, it takes a small part of it
+    # (a share, not seconds: the batch and /health slow down together on a loaded machine)
+    batch_elapsed = done["finished"] - posted
+    assert health_elapsed < 0.25 * batch_elapsed, f"/health waited {health_elapsed:.1f} s of the batch's {batch_elapsed:.1f} s"
 
 
 # --------------------------------------------------------------------------- nothing changed

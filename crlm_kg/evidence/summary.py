@@ -20,6 +20,7 @@ Trials in the summary are the eligible and undetermined ones, ranked by design (
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 # The summary is read at a tumour board: the ranked lists stop here (the full view keeps everything).
@@ -30,6 +31,7 @@ _ROMAN = {"I": 0, "II": 1, "III": 2, "IV": 3, "V": 4}
 UNGRADED = 9.0
 
 
+@lru_cache(maxsize=1024)  # a few dozen (system, level) pairs, ranked for every statement of every answer
 def grade_rank(system: str | None, level: str | None) -> float:
     if not level:
         return UNGRADED

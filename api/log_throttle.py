@@ -17,6 +17,9 @@ from typing import Callable
 #: the loggers whose own records are throttled (a logger's filters see only the records it
 #: creates, not those its children propagate): the event loop, uvicorn, the service
 THROTTLED_LOGGERS = ("asyncio", "uvicorn", "uvicorn.error", "uvicorn.access", "crlm_kg", "crlm_kg.api")
+#: loggers whose formatter unpacks the record's arguments: a note cannot be added to their records
+STRUCTURED_LOGGERS = frozenset({"uvicorn.access"})
+NOTES_LOGGER = "uvicorn.error"
 MAX_KEYS = 4096  # distinct messages remembered; past it, the expired ones are forgotten
 
 
@@ -36,6 +39,7 @@ class RepeatThrottle(logging.Filter):
             return True
         key = (record.name, record.levelno, text[:500])
         now = self._clock()
+        note = None
         with self._lock:
             state = self._seen.get(key)
             if state is None or now - state[0] >= self.window:
@@ -44,26 +48,33 @@ class RepeatThrottle(logging.Filter):
                     self._forget(now)
                 self._seen[key] = [now, 1, 0]
                 if dropped:
-                    self._rewrite(record, f"{text} [{dropped} identical message{'s' if dropped != 1 else ''} dropped in the last {self.window:g} s]")
-                return True
-            state[1] += 1
-            if state[1] < self.repeats:
-                return True
-            if state[1] == self.repeats:
-                self._rewrite(record, f"{text} [repeated {self.repeats} times: further identical messages are counted, not written, for {self.window:g} s]")
-                return True
-            state[2] += 1
-            return False
+                    note = f"[{dropped} identical message{'s' if dropped != 1 else ''} dropped in the last {self.window:g} s]"
+            else:
+                state[1] += 1
+                if state[1] > self.repeats:
+                    state[2] += 1
+                    return False
+                if state[1] == self.repeats:
+                    note = f"[repeated {self.repeats} times: further identical messages are counted, not written, for {self.window:g} s]"
+        if note is not None:  # outside the lock: a separate note is itself logged through this filter
+            self._annotate(record, text, note)
+        return True
+
+    @staticmethod
+    def _annotate(record: logging.LogRecord, text: str, note: str) -> None:
+        """Add ``note`` to the record, or, where the logger's formatter reads the record's arguments
+        (uvicorn's access log unpacks them into client, method, path…), write it as a line of its own
+        on uvicorn's error log and leave the record as it is."""
+        if record.name in STRUCTURED_LOGGERS:
+            logging.getLogger(NOTES_LOGGER).log(record.levelno, "%s %s", record.name, f"{text} {note}")
+        else:
+            record.msg, record.args = f"{text} {note}", ()
 
     def _forget(self, now: float) -> None:
         for key in [k for k, v in self._seen.items() if now - v[0] >= self.window]:
             del self._seen[key]
         if len(self._seen) >= MAX_KEYS:
             self._seen.clear()
-
-    @staticmethod
-    def _rewrite(record: logging.LogRecord, text: str) -> None:
-        record.msg, record.args = text, ()
 
 
 def install(repeats: int, window: float) -> RepeatThrottle:

@@ -150,6 +150,59 @@ def test_repeated_messages_are_written_a_few_times_then_counted():
         logger.removeFilter(throttle)
 
 
+def test_repeated_access_log_lines_keep_uvicorns_format_and_the_note_goes_to_the_error_log():
+    """Regression: the note was written into the access record itself, whose formatter unpacks the
+    record's arguments (client, method, path, version, status): every repeated request line then
+    failed to format ("--- Logging error ---") under the default --log-level info."""
+    from uvicorn.logging import AccessFormatter
+
+    clock = Clock()
+    access, notes = logging.getLogger("uvicorn.access"), logging.getLogger(log_throttle.NOTES_LOGGER)
+    throttle = log_throttle.RepeatThrottle(repeats=3, window=60, clock=clock)
+    failures: list[logging.LogRecord] = []
+
+    class Formatted(logging.Handler):
+        def __init__(self, formatter):
+            super().__init__()
+            self.setFormatter(formatter)
+            self.lines: list[str] = []
+
+        def emit(self, record):
+            self.lines.append(self.format(record))
+
+        def handleError(self, record):
+            failures.append(record)
+
+    access_out = Formatted(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False))
+    notes_out = Formatted(logging.Formatter("%(message)s"))
+    saved = access.propagate, notes.propagate, access.level, notes.level
+    access.propagate = notes.propagate = False
+    access.setLevel(logging.INFO)
+    notes.setLevel(logging.INFO)
+    access.addHandler(access_out)
+    notes.addHandler(notes_out)
+    access.addFilter(throttle)
+    notes.addFilter(throttle)
+    try:
+        for _ in range(10):
+            access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/health", "1.1", 200)
+        clock.now += 61
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/health", "1.1", 200)
+    finally:
+        access.propagate, notes.propagate = saved[0], saved[1]
+        access.setLevel(saved[2])
+        notes.setLevel(saved[3])
+        access.removeHandler(access_out)
+        notes.removeHandler(notes_out)
+        access.removeFilter(throttle)
+        notes.removeFilter(throttle)
+    assert not failures
+    assert access_out.lines == ['127.0.0.1:5000 - "GET /health HTTP/1.1" 200 OK'] * 4
+    assert len(notes_out.lines) == 2
+    assert "further identical messages are counted" in notes_out.lines[0]
+    assert "7 identical messages dropped" in notes_out.lines[1] and "GET /health" in notes_out.lines[1]
+
+
 @pytest.mark.slow
 def test_the_lifespan_throttles_the_event_loops_accept_error(repo_store):
     """Regression: at the file-descriptor limit the server wrote 650 000 "socket.accept() out of

@@ -317,10 +317,14 @@ def test_a_large_batch_does_not_stall_other_clients(client):
     thread.join(scaled(120))
     assert done["status"] == 200
     assert health_finished < done["finished"], "the batch finished before /health was answered: too small to show the stall"
-    # stalled, /health would wait for the rest of the batch; answered, it takes a small part of it
-    # (a share, not seconds: the batch and /health slow down together on a loaded machine)
+    # Stalled, /health waits for all the rest of the batch (from the sleep above to its end: over 80 % of
+    # it here); answered while the batch runs, it takes a part of it. A share, not seconds: both slow down
+    # together on a loaded machine, and with the cores shared (xdist) the evaluating thread's hold on the
+    # GIL stretches /health's many small steps to about half the batch, which still is no stall.
     batch_elapsed = done["finished"] - posted
-    assert health_elapsed < 0.25 * batch_elapsed, f"/health waited {health_elapsed:.1f} s of the batch's {batch_elapsed:.1f} s"
+    stalled = 1 - scaled(0.5) / batch_elapsed
+    assert stalled > 0.75, f"the batch ({batch_elapsed:.1f} s) is too short to tell a stall from an answer"
+    assert health_elapsed < 0.75 * batch_elapsed, f"/health waited {health_elapsed:.1f} s of the batch's {batch_elapsed:.1f} s"
 
 
 # --------------------------------------------------------------------------- nothing changed

@@ -22,9 +22,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile  # both cores; a module's tests share one worker (and its servers)
 
-# Everything but the tests marked slow or needing Virtuoso: under a minute.
+# Everything but the tests marked slow or needing Virtuoso, on both cores: under a minute. schemathesis'
+# pytest plugin serves only the (slow) fuzz test; loading it costs every process a second or two.
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not slow and not virtuoso" -n 2 --dist loadfile  # both cores: most of the time is servers starting
+	$(VENV)/bin/python -m pytest -m "not slow and not virtuoso" -n 2 --dist loadfile -p no:schemathesis
 
 check: $(STAMP)
 	$(VENV)/bin/crlm-kg check

@@ -182,6 +182,18 @@ def log_tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def wait_healthy(proc: subprocess.Popen, base: str, name: str, log_file: Path, timeout: float) -> None:
+    """Wait until ``base``/health answers 200; fail at once, with the log's tail, if ``proc`` exits first."""
+    def healthy() -> bool:
+        assert proc.poll() is None, f"{name} exited with {proc.returncode}:\n{log_tail(log_file)}"
+        try:
+            return httpx.get(base + "/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(healthy, timeout, f"{name} to answer /health (log: {log_file})", interval=0.2)
+
+
 @contextlib.contextmanager
 def running_server(log_dir: Path, env: dict[str, str], *, name: str = "uvicorn", command: list[str] | None = None,
                    start_timeout: float = 60, cwd: Path = ROOT) -> Iterator[str]:
@@ -197,14 +209,7 @@ def running_server(log_dir: Path, env: dict[str, str], *, name: str = "uvicorn",
         proc = subprocess.Popen([*command, "--port", str(port)], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         RUNNING_LOGS[name] = log_file
         try:
-            def healthy() -> bool:
-                assert proc.poll() is None, f"{name} exited with {proc.returncode}:\n{log_tail(log_file)}"
-                try:
-                    return httpx.get(base + "/health", timeout=1).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            wait_until(healthy, start_timeout, f"{name} to answer /health (log: {log_file})", interval=0.2)
+            wait_healthy(proc, base, name, log_file, start_timeout)
             yield base
         finally:
             RUNNING_LOGS.pop(name, None)

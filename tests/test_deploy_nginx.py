@@ -26,7 +26,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.support import ROOT, free_port, log_tail, running_server, scaled, stop, wait_until
+from tests.support import ROOT, free_port, running_server, scaled, stop, wait_healthy
 
 CONFIG = ROOT / "deploy" / "nginx.conf"
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
@@ -69,14 +69,7 @@ def running_nginx(prefix: Path, upstream: str) -> Iterator[str]:
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        def up() -> bool:
-            assert proc.poll() is None, f"nginx exited with {proc.returncode}:\n{log_tail(log)}"
-            try:
-                return httpx.get(base + "/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, 30, f"nginx to proxy /health (log: {log})", interval=0.2)
+        wait_healthy(proc, base, "nginx", log, 30)
         yield base
     finally:
         stop(proc)

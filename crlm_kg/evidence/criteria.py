@@ -101,6 +101,9 @@ class TreeResult:
     status: str
     criteria: list[dict[str, Any]]
     missing: list[str]
+    # what callers build from this result for every patient who gets it (a statement's entry, a trial's):
+    # built once, like the result itself
+    derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property  # a result is shared by every patient whose criteria read the same: counted once
     def met_count(self) -> int:
@@ -122,19 +125,23 @@ class TreeEvaluator:
     """Evaluates all-of / any-of trees of criteria for one patient."""
 
     def __init__(self, criteria: dict[str, Criterion], groups: dict[str, tuple[str, list[str]]], leaves: dict[str, Leaf],
-                 field_of, patient_value_of, deciding_fields_of, static_cache: dict[str, dict[str, Any]] | None = None):
+                 field_of, patient_value_of, deciding_fields_of, signature_of, static_cache: dict[str, dict[str, Any]] | None = None):
         self.criteria = criteria
         self.groups = groups
         self.leaves = leaves
         self.field_of = field_of  # characteristic IRI -> JSON path (or the characteristic's name)
         self.patient_value_of = patient_value_of  # (criterion, leaf) -> value shown to the user
         self.deciding_fields_of = deciding_fields_of  # characteristic IRI -> record fields that would decide it
+        # characteristic IRI -> a hashable account of everything this patient's record says about it (see ``evaluate``)
+        self.signature_of = signature_of
+        self._signature_memo: dict[str | None, Any] = {}  # this patient's
         self._static = static_cache if static_cache is not None else {}  # per-criterion parts that do not depend on the patient
         # node -> evaluable, and (criterion, verdict, shown value, implication) -> its JSON entry: both hold for
         # every patient, so they live in the shared cache (answers are read-only; see EvidenceLookup)
         self._evaluable: dict[str, bool] = self._static.setdefault("\0evaluable", {})  # type: ignore[assignment]
         self._entries: dict[tuple, dict[str, Any]] = self._static.setdefault("\0entries", {})  # type: ignore[assignment]
         self._plans: dict[tuple[str, ...], tuple[str, ...]] = self._static.setdefault("\0plans", {})  # type: ignore[assignment]
+        self._tree_characteristics: dict[tuple[str, ...], tuple[str, ...]] = self._static.setdefault("\0characteristics", {})  # type: ignore[assignment]
         self._heights: dict[str, int] = self._static.setdefault("\0heights", {})  # type: ignore[assignment]
         # tree -> (its criteria's entry keys, its synthetic entries) -> its result, for every patient
         self._results: dict[tuple[str, ...], dict[tuple, TreeResult]] = self._static.setdefault("\0results", {})  # type: ignore[assignment]
@@ -143,20 +150,24 @@ class TreeEvaluator:
         self._key_memo: dict[str, tuple | None] = {}  # this patient's
 
     def evaluate(self, roots: list[str], extra: list[dict[str, Any]] | None = None) -> TreeResult:
-        tree = tuple(roots)
+        tree = roots if isinstance(roots, tuple) else tuple(roots)
         plan = self._criteria_under(tree)
-        keys = tuple(self._entry_key(iri) for iri in plan)
         # A tree's result is a function of its criteria's entries and of the synthetic ones: kept per tree and
-        # combination, when every entry has a key (a list of values has none)
-        memo_key = (keys, tuple((e["id"], e["status"], e["patientValue"]) for e in extra) if extra else ()) if None not in keys else None
+        # combination. A criterion's entry (verdict, shown value, deciding fields) is a function of what the
+        # record says about its characteristic, so the characteristics' signatures key the result: a few per
+        # tree instead of an entry key per criterion (a criterion without a characteristic is wording only:
+        # the same for everyone).
+        synthetic = tuple((e["id"], e["status"], e["patientValue"]) for e in extra) if extra else ()
+        signatures = self._signature_memo
+        memo_key = (tuple([signatures[c] if c in signatures else self._signature(c) for c in self._characteristics_under(tree, plan)]),
+                    synthetic)
         results = self._results.setdefault(tree, {})
-        if memo_key is not None:
-            try:
-                known = results.get(memo_key)
-            except TypeError:  # an unhashable synthetic value
-                memo_key, known = None, None
-            if known is not None:
-                return known
+        try:
+            known = results.get(memo_key)
+        except TypeError:  # an unhashable value (a synthetic entry's list): computed, not kept
+            memo_key, known = None, None
+        if known is not None:
+            return known
         out = [self._entry(iri) for iri in plan]
         statuses = [self._status(root, 0) for root in roots]
         for entry in extra or []:  # synthetic criteria (a statement's setting) join the all-of at the top
@@ -202,6 +213,19 @@ class TreeEvaluator:
                 walk(root, 0)
             listed = self._plans[tree] = tuple(dict.fromkeys(found))
         return listed
+
+    def _characteristics_under(self, tree: tuple[str, ...], plan: tuple[str, ...]) -> tuple[str, ...]:
+        listed = self._tree_characteristics.get(tree)
+        if listed is None:
+            listed = self._tree_characteristics[tree] = tuple(sorted({self.criteria[iri].characteristic for iri in plan
+                                                                      if self.criteria[iri].characteristic}))
+        return listed
+
+    def _signature(self, characteristic: str) -> Any:
+        known = self._signature_memo.get(characteristic, _MISSING)
+        if known is _MISSING:
+            known = self._signature_memo[characteristic] = self.signature_of(characteristic)
+        return known
 
     def _height(self, node: str, depth: int = 0) -> int:
         """Levels below ``node`` (a cycle, or a tree deeper than the bound, counts as past the bound)."""

@@ -200,7 +200,26 @@ class EvidenceLookup:
                 value = shown_values(leaf.values)
             return value
 
-        evaluator = TreeEvaluator(s.criteria, s.groups, leaves, field_of, patient_value_of, deciding_fields_of, self._criterion_static)
+        facts_by_char: dict[str, list[Any]] = {}
+        for p, v in prepared.query_facts:
+            facts_by_char.setdefault(p, []).append((type(v), v, str(python_to_term(v))))
+        reasons = {p: reason for p, _, reason in prepared.known.facts}
+        known = prepared.known
+
+        def signature_of(char: str) -> tuple:
+            """Everything a criterion on ``char`` reads from this patient: the facts the leaf query compares (with
+            their types: 42 and 42.0 are shown apart), the implications that decide it, the record's own value, and
+            for the Fong score its range and missing components. Two patients with equal signatures get equal
+            verdicts and entries for every criterion on ``char``."""
+            path = json_path(char)
+            raw = record.fields.get(path) if path else None
+            shown = tuple((type(v), v) for v in raw) if isinstance(raw, list) else (type(raw), raw)
+            fong_part = (fong.get("min"), fong.get("max"), tuple(deciding_fields_of(char))) if char == FONG_PROPERTY else None
+            return (tuple(facts_by_char.get(char, ())), reasons.get(char), known.absent.get(char), known.intervals.get(char),
+                    shown, fong_part)
+
+        evaluator = TreeEvaluator(s.criteria, s.groups, leaves, field_of, patient_value_of, deciding_fields_of, signature_of,
+                                  self._criterion_static)
         return evaluator, fong
 
     def _answer(self, prepared: "Prepared", evaluator: TreeEvaluator, fong: dict[str, Any]) -> dict[str, Any]:
@@ -211,13 +230,16 @@ class EvidenceLookup:
         trial_entries = []
         for holder in s.trials:
             tree = evaluator.evaluate(holder["roots"])
-            trial_entries.append(trials.trial_entry(self._static(holder), TRIAL_STATUS[tree.status], tree.criteria, tree.missing))
+            key = ("\0trial", holder["iri"])
+            entry = tree.derived.get(key)  # a function of the trial and its tree's result: built once, shared (read-only)
+            if entry is None:
+                entry = tree.derived[key] = trials.trial_entry(self._static(holder), TRIAL_STATUS[tree.status], tree.criteria, tree.missing)
+            trial_entries.append(entry)
         order = {"eligible": 0, "undetermined": 1, "ineligible": 2}
         trial_entries.sort(key=lambda t: (order[t["status"]], t["designRank"], t["label"]))
 
         statements, cautions = population.assess(s.statements, s.holders, evaluator, by_prop.get(RESECTABILITY_PROPERTY),
                                                  s.subclasses_of, s.labels, self._statement_static)
-        statements.sort(key=summary.statement_order)
 
         derived_json: dict[str, Any] = {**side_json, "tumourBurdenScore": tbs_json, "fongScore": fong,
                                         "futureLiverRemnantAdequate": derived.flr_adequacy(record.fields, s.flr_thresholds),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import summary
 from .criteria import MET, NOT_MET, UNKNOWN, TreeEvaluator, TreeResult
 from .common import short
 
@@ -73,7 +74,29 @@ def _setting_cached(statement: dict[str, Any], resectability: Any, cache: dict[A
     return entry
 
 
-def _base(statement: dict[str, Any], tree: TreeResult | None, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _setting_only(statement: dict[str, Any], resectability: Any, cache: dict[Any, Any]) -> TreeResult:
+    """The population of a statement whose only criterion is its setting (one result per setting verdict)."""
+    key = ("\0setting-only", statement["iri"], str(resectability))
+    tree = cache.get(key)
+    if tree is None:
+        setting = _setting_cached(statement, resectability, cache)
+        tree = cache[key] = TreeResult(setting["status"], [setting], setting.get("missingFields", []))
+    return tree
+
+
+def _base_ranked(statement: dict[str, Any], tree: TreeResult | None, cache: dict[Any, Any]) -> tuple[dict[str, Any], tuple]:
+    """The statement's entry for a population result, and its rank (``summary.statement_order``): both depend only
+    on the statement and the result, so they are built once per pair and shared by the answers (read-only)."""
+    held = cache if tree is None else tree.derived
+    key = ("\0entry", statement["iri"])
+    known = held.get(key)
+    if known is None:
+        entry = _base(statement, tree, cache)
+        known = held[key] = (entry, summary.statement_order(entry))
+    return known
+
+
+def _base(statement: dict[str, Any], tree: TreeResult | None, cache: dict[Any, Any]) -> dict[str, Any]:
     static = cache.get(statement["iri"])
     if static is None:
         static = cache[statement["iri"]] = _static(statement)
@@ -124,19 +147,16 @@ def _caution(statement: dict[str, Any], entry: dict[str, Any], prop: str, certai
 
 def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]], evaluator: TreeEvaluator, resectability: Any,
            subclasses_of, labels: dict[str, str], cache: dict[str, dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(statement entries with applicability, cautions) for one patient."""
-    entries: list[dict[str, Any]] = []
+    """(statement entries with applicability, in ``summary.statement_order``; cautions) for one patient.
+
+    Entries are shared between answers (built once per statement and population result): an entry this
+    function changes for one patient (a caution excludes its treatment) is copied first."""
     cache = cache if cache is not None else {}
-    for statement in statements:
-        holder = holders.get(statement["iri"])
-        extra = [_setting_cached(statement, resectability, cache)] if statement["settings"] else []
-        if holder:
-            tree = evaluator.evaluate(holder["roots"], extra)
-        elif extra:  # only the setting: no tree to walk
-            tree = TreeResult(extra[0]["status"], extra, extra[0].get("missingFields", []))
-        else:
-            tree = None
-        entries.append(_base(statement, tree, cache))
+    fixed_entries, fixed_ranks, with_tree = _without_tree(statements, holders, resectability, cache)
+    entries, ranks = fixed_entries.copy(), fixed_ranks.copy()
+    for i, statement, roots in with_tree:
+        extra = [_setting_cached(statement, resectability, cache)] if statement["settings"] else None
+        entries[i], ranks[i] = _base_ranked(statement, evaluator.evaluate(roots, extra), cache)
 
     cautioning, benefit = _roles(statements, cache)
     cautions: list[dict[str, Any]] = []
@@ -155,23 +175,43 @@ def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]],
             for cls in subclasses_of(treatment):
                 target.setdefault(cls, []).append(caution)
 
-    if not excluded and not possible:
-        return entries, cautions
-    for i, about in benefit:
+    for i, about in benefit if excluded or possible else ():
         if about.isdisjoint(excluded) and about.isdisjoint(possible):
             continue  # no caution covers its treatments (what _hits would find, found faster)
         statement, entry = statements[i], entries[i]
         hits = _hits(statement, excluded)
         if hits:
-            entry["applicability"] = DOES_NOT_APPLY
-            entry["excludedBy"] = hits
+            entries[i] = {**entry, "applicability": DOES_NOT_APPLY, "excludedBy": hits}
             continue
         maybe = _hits(statement, possible)
         if maybe and entry["applicability"] == APPLIES:
-            entry["applicability"] = UNKNOWN
-            entry["possiblyExcludedBy"] = maybe
-            entry["missingFields"] = sorted({f for c in maybe for f in c["missingFields"]})
-    return entries, cautions
+            entries[i] = {**entry, "applicability": UNKNOWN, "possiblyExcludedBy": maybe,
+                          "missingFields": sorted({f for c in maybe for f in c["missingFields"]})}
+    # the rank does not read applicability, so a changed entry keeps its statement's rank
+    order = sorted(range(len(entries)), key=ranks.__getitem__)
+    return [entries[i] for i in order], cautions
+
+
+def _without_tree(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]], resectability: Any,
+                  cache: dict[Any, Any]) -> tuple[list[Any], list[Any], list[tuple[int, dict[str, Any], list[str]]]]:
+    """The entries and ranks of the statements whose population is at most their setting (a function of the
+    patient's resectability alone: listed once per resectability), with a gap (None) for each statement with a
+    criteria tree; and those statements (index, statement, tree roots)."""
+    key = ("\0without-tree", id(statements), str(resectability))
+    known = cache.get(key)
+    if known is None or known[0] is not statements:
+        entries: list[Any] = [None] * len(statements)
+        ranks: list[Any] = [None] * len(statements)
+        with_tree = []
+        for i, statement in enumerate(statements):
+            holder = holders.get(statement["iri"])
+            if holder:
+                with_tree.append((i, statement, holder["roots"]))
+                continue
+            tree = _setting_only(statement, resectability, cache) if statement["settings"] else None
+            entries[i], ranks[i] = _base_ranked(statement, tree, cache)
+        known = cache[key] = (statements, entries, ranks, with_tree)
+    return known[1], known[2], known[3]
 
 
 def _roles(statements: list[dict[str, Any]], cache: dict[Any, Any]) -> tuple[list[tuple[int, str, str]], list[tuple[int, frozenset[str]]]]:

@@ -131,3 +131,23 @@ def test_braf_v600e_prognosis_is_a_subgroup_finding_of_a_braf_patient(client):
     wild = dict(braf, molecular={**braf["molecular"], "braf": "wild-type"})
     other = post(client, "/evidence", wild, view="summary").json()["summary"]
     assert all(f["id"] != "Stmt_BRAFV600EWorsePrognosis" for f in other["subgroupFindings"] + other["recommendations"])
+
+
+def test_every_answer_fits_the_documented_response_model(client, lookup):
+    """The routes send the answer's JSON without validating it against their response model at each request
+    (it cost more than the lookup); this test holds them to it: every example and generated patient's answer, in
+    both views and from the batch route, is a valid ``EvidenceResponse`` whose dump is exactly what was sent."""
+    from crlm_kg.api.evidence_models import EvidenceResponse
+    from crlm_kg.screening.synthetic import synthetic_cohort
+
+    bodies = [json.loads(p.read_text()) for p in EXAMPLES] + synthetic_cohort(25, seed=41)
+    for view in ("full", "summary"):
+        response = post(client, "/evidence/batch", bodies, view=view)
+        assert response.status_code == 200, response.text[:300]
+        sent = response.json()
+        assert len(sent) == len(bodies)
+        for answer in sent:
+            model = EvidenceResponse.model_validate(answer)
+            assert model.model_dump(mode="json", exclude_unset=True) == answer, answer["patient"]
+        single = post(client, "/evidence", bodies[0], view=view)
+        assert single.json() == sent[0]

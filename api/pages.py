@@ -268,7 +268,7 @@ async def evidence_answer(request: Request, body: Body, store: StoreDep, lookup:
     answer = None
     if record is not None:
         document = json.dumps(record).encode("utf-8")
-        report, records = await run_in_threadpool(patients.parse_and_validate, document, None, "application/json", patient_limits(settings, 1))
+        report, records = await run_in_threadpool(patients.parse_and_validate_fast, document, None, "application/json", patient_limits(settings, 1))
         for violation in report.violations:
             errors.setdefault(violation.field if not pasted else "record", []).append(
                 violation.message if not pasted else f"{violation.field}: {violation.message}")

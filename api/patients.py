@@ -96,7 +96,7 @@ router = APIRouter(tags=["patients"])
 async def validate_patients(request: Request, body: Body, settings: SettingsDep):
     privacy.record_received("/patients/validate", body, settings)
     # SHACL validation is CPU-bound: keep it off the event loop
-    report = await run_in_threadpool(patients.validate_document, body, None, request.headers.get("content-type"), patient_limits(settings))
+    report, _ = await run_in_threadpool(patients.parse_and_validate_fast, body, None, request.headers.get("content-type"), patient_limits(settings))
     if not report.conforms:
         return invalid_response(report)
     return report.to_json()

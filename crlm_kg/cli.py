@@ -174,7 +174,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"crlm-kg validate: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    report = patients.validate_document(data, filename=args.file, limits=patients.Limits.from_settings(args.settings))
+    report, _ = patients.parse_and_validate_fast(data, filename=args.file, limits=patients.Limits.from_settings(args.settings))
     _print_fhir_unmapped(report)
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
@@ -193,7 +193,7 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"crlm-kg evidence: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    report, records = patients.parse_and_validate(data, filename=args.file)
+    report, records = patients.parse_and_validate_fast(data, filename=args.file)
     _print_fhir_unmapped(report)
     if not report.conforms:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))

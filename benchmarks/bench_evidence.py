@@ -107,7 +107,7 @@ def main() -> None:
         full_ms.append((time.perf_counter() - t) * 1000)
 
     t = time.perf_counter()
-    report, batch = patients.parse_and_validate(json.dumps(records_json).encode())
+    report, batch = patients.parse_and_validate_fast(json.dumps(records_json).encode())  # as /evidence/batch does
     results = [lookup.evaluate(r) for r in batch]
     batch_s = time.perf_counter() - t
     assert len(results) == len(records_json)

@@ -100,7 +100,16 @@ def in_process(home: Path) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
-def serve(home: Path, timeout: float, examples: list[dict]) -> dict:
+def serve(home: Path, timeout: float, examples: list[dict], worker_memory_mb: int | None = None) -> dict:
+    """Start ``crlm-kg serve`` on ``home``; a start-up that fails is reported (``startup_error``), not raised."""
+    try:
+        return _serve(home, timeout, examples, worker_memory_mb)
+    except RuntimeError as exc:
+        lines = [x for x in str(exc).splitlines() if x.strip()]
+        return {"startup_s": None, "startup_error": " / ".join(lines[-3:])[-400:]}
+
+
+def _serve(home: Path, timeout: float, examples: list[dict], worker_memory_mb: int | None) -> dict:
     import socket
 
     import httpx
@@ -109,8 +118,11 @@ def serve(home: Path, timeout: float, examples: list[dict]) -> dict:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     start = time.perf_counter()
+    env = env_for(home)
+    if worker_memory_mb:
+        env["CRLM_KG_WORKER_MEMORY_MB"] = str(worker_memory_mb)
     proc = subprocess.Popen([sys.executable, "-m", "crlm_kg.cli", "serve", "--port", str(port), "--log-level", "warning"],
-                            cwd=ROOT, env=env_for(home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     out: dict = {}
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
@@ -174,6 +186,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=10_000, help="generated patients for the screening figure (0: skip)")
     parser.add_argument("--skip-serve", action="store_true")
     parser.add_argument("--serve-timeout", type=float, default=300)
+    parser.add_argument("--worker-memory-mb", type=int, default=4096, help="SPARQL worker memory cap at 100x (default %(default)s MiB)")
     args = parser.parse_args()
     examples = [json.loads(p.read_text()) for p in sorted((ROOT / "data" / "examples" / "patients").glob("*.json"))]
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start (shared machines inflate every time)")
@@ -185,14 +198,20 @@ def main() -> None:
             generated = time.perf_counter() - t
             r = in_process(home)
             r["generate_s"] = generated
+            print(f"{factor:>4}×: {r['triples']:,} triples, {r['trials']} trials; load {r['load_s']:.1f} s, start-up check {r['startup_check_s']:.1f} s, "
+                  f"lookup structure {r['lookup_warm_s']:.1f} s; in process summary view median {r['summary_ms']:.1f} ms, peak RSS {r['max_rss_mb']:.0f} MB",
+                  flush=True)
             if not args.skip_serve:
-                r.update(serve(home, args.serve_timeout, examples))
+                # a SPARQL worker holds the whole graph: its default 2 GiB cap is too small at 100x
+                memory = args.worker_memory_mb if factor >= 100 else None
+                r.update(serve(home, args.serve_timeout, examples, memory))
             results[factor] = r
             workers = ", ".join(f"{m:.0f}" for m in r.get("worker_rss_mb") or [] if m)
-            print(f"{factor:>4}×: {r['triples']:,} triples, {r['trials']} trials; load {r['load_s']:.1f} s, start-up check {r['startup_check_s']:.1f} s, "
-                  f"lookup structure {r['lookup_warm_s']:.1f} s; in process summary view median {r['summary_ms']:.1f} ms, peak RSS {r['max_rss_mb']:.0f} MB")
             if not args.skip_serve:
-                up = f"{r['startup_s']:.1f} s" if r.get("startup_s") else f"not up in {args.serve_timeout:.0f} s"
+                up = f"{r['startup_s']:.1f} s" if r.get("startup_s") else \
+                    (f"failed: {r['startup_error']}" if r.get("startup_error") else f"not up in {args.serve_timeout:.0f} s")
+                if memory:
+                    up += f" (SPARQL worker cap raised to {memory} MiB)"
                 print(f"       serve: up in {up} (target ≤ 60 s at 100×), server RSS {r.get('server_rss_mb') or 0:.0f} MB, "
                       f"SPARQL worker RSS [{workers}] MB; HTTP summary view p50 {r.get('http_summary_p50_ms', float('nan')):.1f} ms, "
                       f"p95 {r.get('http_summary_p95_ms', float('nan')):.1f} ms (target ≤ 50 ms at 100×)")

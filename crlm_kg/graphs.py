@@ -8,8 +8,9 @@ by ``crlm-kg serve`` (which refuses to start on a partial graph).
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import pyoxigraph as ox
 import rdflib
@@ -27,18 +28,25 @@ class DataFileError(Exception):
         super().__init__(f"{where}: {message}")
 
 
-def parse_turtle(path: Path, graph: str) -> list[ox.Quad]:
-    """Parse one Turtle file into quads of the named graph ``graph``."""
-    target = ox.NamedNode(graph)
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Oxigraph's errors on one file, as a ``DataFileError`` that names file and line."""
     try:
-        return [
-            ox.Quad(t.subject, t.predicate, t.object, target)
-            for t in ox.parse(path=str(path), format=ox.RdfFormat.TURTLE)
-        ]
+        yield
     except SyntaxError as exc:
         raise DataFileError(path, str(exc.msg if hasattr(exc, "msg") else exc), exc.lineno) from None
     except OSError as exc:
         raise DataFileError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def parse_turtle(path: Path, graph: str) -> list[ox.Quad]:
+    """Parse one Turtle file into quads of the named graph ``graph``."""
+    target = ox.NamedNode(graph)
+    with _reading(path):
+        return [
+            ox.Quad(t.subject, t.predicate, t.object, target)
+            for t in ox.parse(path=str(path), format=ox.RdfFormat.TURTLE)
+        ]
 
 
 def ontology_quads() -> list[ox.Quad]:
@@ -98,12 +106,8 @@ def load_repository(store: ox.Store) -> None:
     2.7 M quads as Python objects took minutes and gigabytes)."""
     files = [(paths.ONTOLOGY_TTL, paths.GRAPH_ONTOLOGY)] + [(path, paths.GRAPH_EVIDENCE) for path in paths.evidence_files()]
     for path, graph in files:
-        try:
+        with _reading(path):
             store.load(path=str(path), format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(graph))
-        except SyntaxError as exc:
-            raise DataFileError(path, str(exc.msg if hasattr(exc, "msg") else exc), exc.lineno) from None
-        except OSError as exc:
-            raise DataFileError(path, f"cannot read: {exc.strerror or exc}") from None
     target = ox.NamedNode(paths.GRAPH_INFERRED)
     for rule in RDFS_RULES:  # in order: the next rule sees this one's conclusions (as in rdfs_entailments)
         entailed = store.query(_RDFS_PREFIX + rule, use_default_graph_as_union=True)

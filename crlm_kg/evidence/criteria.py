@@ -143,7 +143,7 @@ class TreeEvaluator:
         self._plans: dict[tuple[str, ...], tuple[str, ...]] = self._static.setdefault("\0plans", {})  # type: ignore[assignment]
         self._tree_characteristics: dict[tuple[str, ...], tuple[str, ...]] = self._static.setdefault("\0characteristics", {})  # type: ignore[assignment]
         self._heights: dict[str, int] = self._static.setdefault("\0heights", {})  # type: ignore[assignment]
-        # tree -> (its criteria's entry keys, its synthetic entries) -> its result, for every patient
+        # tree -> (its characteristics' signatures, its synthetic entries) -> its result, for every patient
         self._results: dict[tuple[str, ...], dict[tuple, TreeResult]] = self._static.setdefault("\0results", {})  # type: ignore[assignment]
         self._node_status: dict[str, str] = {}  # this patient's
         self._entry_memo: dict[str, dict[str, Any]] = {}  # this patient's

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import http.client
 import json
 import os
 import random
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -142,22 +144,35 @@ def digest(content: bytes) -> str:
 
 
 def single_client(url: str, bodies: list[bytes], passes: int) -> tuple[dict[str, float], dict[str, dict[int, str]]]:
-    """p50 of the summary and the full view, and each patient's answers (digests, by view) as one client gets them."""
+    """p50 of the summary and the full view, and each patient's answers (digests, by view) as one client gets them.
+
+    The client is the standard library's ``http.client`` on one kept-alive connection: the figure is the server's
+    latency, and httpx's own work per request (about 0.5 ms here) would be counted in it."""
     times: dict[str, list[float]] = {"summary": [], "full": []}
     answers: dict[str, dict[int, str]] = {"summary": {}, "full": {}}
-    with httpx.Client(base_url=url, timeout=60) as client:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+
+    def post(view: str, body: bytes) -> bytes:
+        connection.request("POST", f"/evidence?view={view}", body=body, headers=HEADERS)
+        response = connection.getresponse()
+        content = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"/evidence answered {response.status}: {content[:300]!r}")
+        return content
+
+    try:
         for i, body in enumerate(bodies):  # warm: every patient once
             for view in answers:
-                response = client.post("/evidence", params={"view": view}, content=body, headers=HEADERS)
-                response.raise_for_status()
-                answers[view][i] = digest(response.content)
+                answers[view][i] = digest(post(view, body))
         for _ in range(passes):
             for body in bodies:
                 for view in ("summary", "full"):
                     t = time.perf_counter()
-                    response = client.post("/evidence", params={"view": view}, content=body, headers=HEADERS)
+                    post(view, body)
                     times[view].append((time.perf_counter() - t) * 1000)
-                    response.raise_for_status()
+    finally:
+        connection.close()
     return {view: statistics.median(ms) if ms else float("nan") for view, ms in times.items()}, answers
 
 

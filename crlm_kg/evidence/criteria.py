@@ -135,6 +135,7 @@ class TreeEvaluator:
         # characteristic IRI -> a hashable account of everything this patient's record says about it (see ``evaluate``)
         self.signature_of = signature_of
         self._signature_memo: dict[str | None, Any] = {}  # this patient's
+        self._key_by_characteristics: dict[tuple[str, ...], tuple] = {}  # this patient's: characteristic set -> signatures
         self._static = static_cache if static_cache is not None else {}  # per-criterion parts that do not depend on the patient
         # node -> evaluable, and (criterion, verdict, shown value, implication) -> its JSON entry: both hold for
         # every patient, so they live in the shared cache (answers are read-only; see EvidenceLookup)
@@ -145,23 +146,28 @@ class TreeEvaluator:
         self._heights: dict[str, int] = self._static.setdefault("\0heights", {})  # type: ignore[assignment]
         # tree -> (its characteristics' signatures, its synthetic entries) -> its result, for every patient
         self._results: dict[tuple[str, ...], dict[tuple, TreeResult]] = self._static.setdefault("\0results", {})  # type: ignore[assignment]
+        # tree -> (its criteria, its characteristics, its results): one lookup per tree and patient
+        self._trees: dict[tuple[str, ...], tuple] = self._static.setdefault("\0trees", {})  # type: ignore[assignment]
         self._node_status: dict[str, str] = {}  # this patient's
         self._entry_memo: dict[str, dict[str, Any]] = {}  # this patient's
         self._key_memo: dict[str, tuple | None] = {}  # this patient's
 
     def evaluate(self, roots: list[str], extra: list[dict[str, Any]] | None = None) -> TreeResult:
-        tree = roots if isinstance(roots, tuple) else tuple(roots)
-        plan = self._criteria_under(tree)
         # A tree's result is a function of its criteria's entries and of the synthetic ones: kept per tree and
         # combination. A criterion's entry (verdict, shown value, deciding fields) is a function of what the
         # record says about its characteristic, so the characteristics' signatures key the result: a few per
         # tree instead of an entry key per criterion (a criterion without a characteristic is wording only:
-        # the same for everyone).
-        synthetic = tuple((e["id"], e["status"], e["patientValue"]) for e in extra) if extra else ()
-        signatures = self._signature_memo
-        memo_key = (tuple([signatures[c] if c in signatures else self._signature(c) for c in self._characteristics_under(tree, plan)]),
-                    synthetic)
-        results = self._results.setdefault(tree, {})
+        # the same for everyone). Trees reading the same characteristics share this patient's key (one per set).
+        tree = roots if isinstance(roots, tuple) else tuple(roots)
+        known_tree = self._trees.get(tree)
+        if known_tree is None:
+            plan = self._criteria_under(tree)
+            known_tree = self._trees[tree] = (plan, self._characteristics_under(tree, plan), self._results.setdefault(tree, {}))
+        plan, characteristics, results = known_tree
+        signature = self._key_by_characteristics.get(characteristics)
+        if signature is None:
+            signature = self._key_by_characteristics[characteristics] = tuple([self._signature(c) for c in characteristics])
+        memo_key = (signature, tuple([(e["id"], e["status"], e["patientValue"]) for e in extra]) if extra else ())
         try:
             known = results.get(memo_key)
         except TypeError:  # an unhashable value (a synthetic entry's list): computed, not kept

@@ -62,6 +62,38 @@ class Prepared:
     query_facts: list[tuple[str, Any]]  # stated and implied: what the leaf query compares
 
 
+class Leaves(dict):
+    """One patient's leaves, criterion IRI -> ``Leaf`` (None: undecided), each decided on first ``get``: by the
+    outcomes of the facts on its characteristic, else by implied knowledge. Entries written into it (the Fong
+    criteria, decided over the score's range) win."""
+
+    def __init__(self, criteria: dict[str, Any], indexes: list[dict[str, tuple[bool | None, ...]]],
+                 values: dict[str, list[Any]], reasons: dict[str, str], known: derived.Implied):
+        super().__init__()
+        self._criteria, self._indexes, self._values, self._reasons, self._known = criteria, indexes, values, reasons, known
+
+    def get(self, iri: str, default: Any = None) -> Any:
+        leaf = self[iri]
+        return default if leaf is None else leaf
+
+    def __missing__(self, iri: str) -> Leaf | None:
+        leaf = self[iri] = self._decide(iri)
+        return leaf
+
+    def _decide(self, iri: str) -> Leaf | None:
+        criterion = self._criteria.get(iri)
+        outcomes = [outcome for index in self._indexes for outcome in index.get(iri, ())]
+        char = (criterion.characteristic or "") if criterion else None
+        if outcomes:
+            if criterion is None:
+                return Leaf(condition_from_rows(None, outcomes), (), None)
+            return Leaf(condition_from_rows(criterion, outcomes), tuple(self._values.get(char, ())), self._reasons.get(char))
+        known = self._known
+        if criterion is not None and criterion.evaluable and (char in known.absent or char in known.intervals):
+            return derived.decide_by_implication(criterion, known)
+        return None
+
+
 class EvidenceLookup:
     """Evaluate patients against the graph in ``store``: the structure is read once, then one SPARQL query per patient
     about the facts not seen before. What does not depend on the patient, or depends only on a fact or on a tree's
@@ -75,7 +107,7 @@ class EvidenceLookup:
         self._trial_static: dict[str, dict[str, Any]] = {}
         self._criterion_static: dict[str, dict[str, Any]] = {}
         self._statement_static: dict[str, dict[str, Any]] = {}
-        self._fact_cache: dict[tuple[str, str], tuple[tuple[str, bool | None], ...]] = {}
+        self._fact_cache: dict[tuple[str, str], dict[str, tuple[bool | None, ...]]] = {}
 
     def warm(self) -> "EvidenceLookup":
         """Read the graph's structure now (at service start) rather than on the first patient."""
@@ -96,8 +128,8 @@ class EvidenceLookup:
                 s.subclasses_of)
         return static
 
-    def _fact_outcomes(self, facts: list[tuple[str, Any]]) -> dict[str, list[bool | None]]:
-        """criterion IRI -> the comparison's outcome for each of the facts that name its characteristic.
+    def _fact_indexes(self, facts: list[tuple[str, Any]]) -> list[dict[str, tuple[bool | None, ...]]]:
+        """For each fact, criterion IRI -> the comparison's outcomes for the criteria that name its characteristic.
 
         What one fact gives does not depend on the other facts, nor on the patient: each fact's outcomes are
         kept (per lookup, so per graph), and the leaf query asks only about facts not seen before. The key is
@@ -107,42 +139,43 @@ class EvidenceLookup:
         resolved: dict[tuple[str, str], Any] = {}
         new: dict[tuple[str, str], tuple[str, Any]] = {}
         for key, fact in zip(keys, facts):
-            pairs = cache.get(key)  # get, not `in` then []: another thread may clear the cache meanwhile
-            if pairs is None:
+            index = cache.get(key)  # get, not `in` then []: another thread may clear the cache meanwhile
+            if index is None:
                 new[key] = fact
             else:
-                resolved[key] = pairs
+                resolved[key] = index
         if new:
             asked = list(new)
             rows = self.store.select(sparql.leaf_query([(IRI(p), v) for p, v in new.values()]))
-            answers = [tuple(a) for a in sparql.parse_leaves(rows[0].get("leaves") if rows else None, len(asked))]
-            resolved.update(zip(asked, answers))
+            indexes = []
+            for pairs in sparql.parse_leaves(rows[0].get("leaves") if rows else None, len(asked)):
+                index: dict[str, list[bool | None]] = {}
+                for iri, outcome in pairs:
+                    index.setdefault(iri, []).append(outcome)
+                indexes.append({iri: tuple(outcomes) for iri, outcomes in index.items()})
+            resolved.update(zip(asked, indexes))
             if len(cache) + len(asked) > _MAX_CACHED_FACTS:  # a stream of distinct numbers must not grow it without limit
                 cache.clear()
-            cache.update(zip(asked, answers))
-        outcomes: dict[str, list[bool | None]] = {}
-        for key in keys:  # every occurrence of a fact, as the query's VALUES block had them
-            for iri, outcome in resolved[key]:
-                outcomes.setdefault(iri, []).append(outcome)
-        return outcomes
+            cache.update(zip(asked, indexes))
+        return [resolved[key] for key in keys]  # every occurrence of a fact, as the query's VALUES block had them
 
-    def _leaves(self, facts: list[tuple[str, Any]], known: derived.Implied) -> dict[str, Leaf]:
-        """Every leaf (criterion or score component) the facts decide: the leaf query, then implied knowledge."""
-        outcomes = self._fact_outcomes(facts) if facts else {}
+    def _leaves(self, facts: list[tuple[str, Any]], known: derived.Implied) -> "Leaves":
+        """The leaves (criteria and score components) the facts decide, by the leaf query or else by implied
+        knowledge: each decided when first asked for (the graph's criteria are many, a patient's trees mostly
+        answered from the tree-result cache)."""
         values: dict[str, list[Any]] = {}
         for p, v in facts:
             values.setdefault(str(p), []).append(v)
-        implied_reason = {str(p): reason for p, _, reason in known.facts}
+        return Leaves(self.structure.criteria, self._fact_indexes(facts) if facts else [], values,
+                      {str(p): reason for p, _, reason in known.facts}, known)
+
+    def _implied_leaves(self, known: derived.Implied) -> dict[str, Leaf]:
+        """Every leaf implied knowledge alone decides (a characteristic known to be absent, a value in an
+        interval), as ``_leaves`` decides it for a criterion no fact decides."""
         leaves: dict[str, Leaf] = {}
-        criteria = self.structure.criteria
-        for iri, rows in outcomes.items():
-            criterion = criteria.get(iri)
-            reason = implied_reason.get(criterion.characteristic or "") if criterion else None
-            shown = tuple(values.get(criterion.characteristic or "", ())) if criterion else ()
-            leaves[iri] = Leaf(condition_from_rows(criterion, rows), shown, reason)
         for char in set(known.absent) | set(known.intervals):
             for criterion in self.structure.criteria_by_characteristic.get(char, []):
-                if criterion.iri not in outcomes and criterion.evaluable:
+                if criterion.evaluable:
                     decided = derived.decide_by_implication(criterion, known)
                     if decided is not None:
                         leaves[criterion.iri] = decided

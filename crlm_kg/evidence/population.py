@@ -175,15 +175,16 @@ def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]],
             for cls in subclasses_of(treatment):
                 target.setdefault(cls, []).append(caution)
 
+    hits_of, maybe_of = _Hits(excluded), _Hits(possible)
     for i, about in benefit if excluded or possible else ():
         if about.isdisjoint(excluded) and about.isdisjoint(possible):
-            continue  # no caution covers its treatments (what _hits would find, found faster)
+            continue  # no caution covers its treatments (what _Hits would find, found faster)
         statement, entry = statements[i], entries[i]
-        hits = _hits(statement, excluded)
+        hits = hits_of(statement, about)
         if hits:
             entries[i] = {**entry, "applicability": DOES_NOT_APPLY, "excludedBy": hits}
             continue
-        maybe = _hits(statement, possible)
+        maybe = maybe_of(statement, about)
         if maybe and entry["applicability"] == APPLIES:
             entries[i] = {**entry, "applicability": UNKNOWN, "possiblyExcludedBy": maybe,
                           "missingFields": sorted({f for c in maybe for f in c["missingFields"]})}
@@ -227,13 +228,38 @@ def _roles(statements: list[dict[str, Any]], cache: dict[Any, Any]) -> tuple[lis
     return known[1], known[2]
 
 
-def _hits(statement: dict[str, Any], covering: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    hits: dict[tuple[str, str], dict[str, Any]] = {}
-    for treatment in statement["aboutTreatment"]:
-        for caution in covering.get(treatment, []):
-            if caution["id"] == statement["id"]:
-                continue  # a statement restricting its own treatment is already decided by its own population
-            hits[(caution["id"], treatment)] = {"caution": caution["id"], "treatment": short(treatment), "source": caution["source"],
-                                                 "missingFields": caution.get("missingFields", [])} if caution["certainty"] == "possible" else \
-                {"caution": caution["id"], "treatment": short(treatment), "source": caution["source"]}
-    return [hits[k] for k in sorted(hits)]
+class _Hits:
+    """The cautions in ``covering`` (treatment class -> cautions) that cover a statement's treatments, other than the
+    statement itself, as ``excludedBy`` lists them (sorted by caution and treatment).
+
+    Statements about the same treatments get the same list, built once per patient and shared (read-only): with many
+    statements about one treatment and many cautions against it, building one list per statement grew with the
+    square of the evidence (x100 the evidence, x10 000 the work)."""
+
+    def __init__(self, covering: dict[str, list[dict[str, Any]]]):
+        self._covering = covering
+        self._ids = {treatment: {c["id"] for c in cautions} for treatment, cautions in covering.items()}
+        self._lists: dict[tuple[frozenset[str], str | None], list[dict[str, Any]]] = {}
+
+    def __call__(self, statement: dict[str, Any], about: frozenset[str]) -> list[dict[str, Any]]:
+        # the statement's own caution is left out (a statement restricting its own treatment is already decided by
+        # its own population): only then does its list differ from its treatments' shared one
+        own = statement["id"] if any(statement["id"] in self._ids.get(t, ()) for t in about) else None
+        key = (about, own)
+        known = self._lists.get(key)
+        if known is None:
+            known = self._lists[key] = self._build(about, own)
+        return known
+
+    def _build(self, about: frozenset[str], own: str | None) -> list[dict[str, Any]]:
+        hits: dict[tuple[str, str], dict[str, Any]] = {}
+        for treatment in about:
+            name = short(treatment)
+            for caution in self._covering.get(treatment, []):
+                if caution["id"] == own:
+                    continue
+                hit = {"caution": caution["id"], "treatment": name, "source": caution["source"]}
+                if caution["certainty"] == "possible":
+                    hit["missingFields"] = caution.get("missingFields", [])
+                hits[(caution["id"], treatment)] = hit
+        return [hits[k] for k in sorted(hits)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 # The summary is read at a tumour board: the ranked lists stop here (the full view keeps everything).
@@ -115,11 +116,12 @@ def build(answer: dict[str, Any]) -> dict[str, Any]:
     trials.sort(key=trial_order)
     cautions = sorted(answer["cautions"], key=lambda c: (c["certainty"] != "certain", c["id"]))
     recommendations_applying = [s for s in applying if s["kind"] == "recommendation"]
-    subgroup = [s for s in applying if s["kind"] != "recommendation" and subgroup_criteria(s)]
+    # only the first few are shown: the rest of the (possibly long) list is not read
+    subgroup = list(islice((s for s in applying if s["kind"] != "recommendation" and subgroup_criteria(s)), LIMITS["subgroupFindings"]))
     return {
         "cautions": [_caution_summary(c) for c in cautions],
         "subgroupFindings": [{**_statement_summary(s), "subgroup": [c["text"] for c in subgroup_criteria(s)]}
-                             for s in subgroup[:LIMITS["subgroupFindings"]]],
+                             for s in subgroup],
         "recommendations": [_statement_summary(s) for s in applying[:LIMITS["recommendations"]]],
         "trials": [_trial_summary(t) for t in trials[:LIMITS["trials"]]],
         "decidingFields": deciding_fields(answer)[:LIMITS["decidingFields"]],

@@ -226,6 +226,6 @@ class _BulkLeaves:
             leaves.update(part)
         # what implied knowledge alone decides (a characteristic known to be absent, a value in an interval),
         # for the criteria no value decided: the lookup's own code, given no query outcomes
-        for iri, leaf in self.lookup._leaves([], prep.known).items():
+        for iri, leaf in self.lookup._implied_leaves(prep.known).items():
             leaves.setdefault(iri, leaf)
         return leaves

@@ -72,6 +72,9 @@ class CompiledShapes:
     properties: list[PropertyRule]
     closed: set[str] | None  # the properties a closed shape allows (None: not closed)
     queries: list[str]  # each returns ?this for every focus node that breaks one SHACL-SPARQL constraint
+    # per query: the properties of its subjects-of targets when it has no class target (its focus nodes are the
+    # subjects of one of them, so a cohort where no record has any cannot break it), else None (every record)
+    query_targets: list[frozenset[str] | None] = field(default_factory=list)
 
     @classmethod
     def from_shapes(cls, shapes=None) -> "CompiledShapes":
@@ -79,6 +82,7 @@ class CompiledShapes:
         prefixes = "".join(f"PREFIX {g.value(d, SH.prefix)}: <{g.value(d, SH.namespace)}>\n" for d in g.objects(None, SH.declare))
         properties: list[PropertyRule] = []
         queries: list[str] = []
+        query_targets: list[frozenset[str] | None] = []
         closed: set[str] | None = None
         node_shapes = set(g.subjects(RDF.type, SH.NodeShape))
         property_shapes = set(g.subjects(RDF.type, SH.PropertyShape)) | set(g.objects(None, SH.property))
@@ -96,6 +100,7 @@ class CompiledShapes:
                 closed = {str(p) for p in ignored} | {str(g.value(ps, SH.path)) for ps in g.objects(shape, SH.property)}
             for constraint in g.objects(shape, SH.sparql):
                 queries.append(_sparql_check(g, constraint, targets, None, prefixes))
+                query_targets.append(_subjects_of_only(targets))
         for shape in property_shapes:
             path = g.value(shape, SH.path)
             if not isinstance(path, URIRef):
@@ -119,7 +124,8 @@ class CompiledShapes:
                 owners += [("subjectsOf", str(p)) for s in node_shapes if shape in set(g.objects(s, SH.property))
                            for p in g.objects(s, SH.targetSubjectsOf)]
                 queries.append(_sparql_check(g, constraint, owners, str(path), prefixes))
-        return cls(properties, closed, queries)
+                query_targets.append(_subjects_of_only(owners))
+        return cls(properties, closed, queries, query_targets)
 
     def breaks_core(self, terms: dict[str, list[tuple[Any, Any]]]) -> bool:
         """Whether one record's terms (property -> [(key, Python value)]) break a core constraint."""
@@ -154,6 +160,12 @@ def _key(term: Any) -> tuple:
     if isinstance(term, RdfLiteral):
         return ("literal", str(term), str(term.datatype) if term.datatype else XSD + "string")
     raise Unsupported(f"sh:in member {term!r}")
+
+
+def _subjects_of_only(targets: list[tuple[str, str]]) -> frozenset[str] | None:
+    if any(kind == "class" for kind, _ in targets):
+        return None
+    return frozenset(t for _, t in targets)
 
 
 def _sparql_check(g, constraint, targets: list[tuple[str, str]], path: str | None, prefixes: str) -> str:
@@ -338,7 +350,9 @@ def _sparql_failures(compiled: CompiledShapes, fast: dict[int, tuple[FastRecord,
             predicate = ox.NamedNode(prop)
             quads.extend(ox.Quad(subject, predicate, _ox_term(key)) for key, _ in values)
     store.extend(quads)
-    failing = {int(solution["this"].value.rsplit(":", 1)[1]) for query in compiled.queries for solution in store.query(query)}
+    present = {prop for _, terms in fast.values() for prop in terms}
+    queries = [query for query, needs in zip(compiled.queries, compiled.query_targets) if needs is None or not needs.isdisjoint(present)]
+    failing = {int(solution["this"].value.rsplit(":", 1)[1]) for query in queries for solution in store.query(query)}
     return sorted(failing)
 
 

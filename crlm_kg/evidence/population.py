@@ -239,25 +239,24 @@ class _Hits:
     def __init__(self, covering: dict[str, list[dict[str, Any]]]):
         self._covering = covering
         self._ids = {treatment: {c["id"] for c in cautions} for treatment, cautions in covering.items()}
-        self._lists: dict[tuple[frozenset[str], str | None], list[dict[str, Any]]] = {}
+        self._lists: dict[frozenset[str], list[dict[str, Any]]] = {}
 
     def __call__(self, statement: dict[str, Any], about: frozenset[str]) -> list[dict[str, Any]]:
+        shared = self._lists.get(about)
+        if shared is None:
+            shared = self._lists[about] = self._build(about)
         # the statement's own caution is left out (a statement restricting its own treatment is already decided by
         # its own population): only then does its list differ from its treatments' shared one
-        own = statement["id"] if any(statement["id"] in self._ids.get(t, ()) for t in about) else None
-        key = (about, own)
-        known = self._lists.get(key)
-        if known is None:
-            known = self._lists[key] = self._build(about, own)
-        return known
+        own = statement["id"]
+        if any(own in self._ids.get(t, ()) for t in about):
+            return [hit for hit in shared if hit["caution"] != own]
+        return shared
 
-    def _build(self, about: frozenset[str], own: str | None) -> list[dict[str, Any]]:
+    def _build(self, about: frozenset[str]) -> list[dict[str, Any]]:
         hits: dict[tuple[str, str], dict[str, Any]] = {}
         for treatment in about:
             name = short(treatment)
             for caution in self._covering.get(treatment, []):
-                if caution["id"] == own:
-                    continue
                 hit = {"caution": caution["id"], "treatment": name, "source": caution["source"]}
                 if caution["certainty"] == "possible":
                     hit["missingFields"] = caution.get("missingFields", [])

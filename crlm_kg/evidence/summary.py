@@ -20,8 +20,10 @@ Trials in the summary are the eligible and undetermined ones, ranked by design (
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 # The summary is read at a tumour board: the ranked lists stop here (the full view keeps everything).
@@ -86,16 +88,16 @@ def deciding_fields(answer: dict[str, Any]) -> list[dict[str, Any]]:
     """Missing fields that would decide undetermined verdicts, ranked by how many verdicts each decides."""
     counts: dict[str, dict[str, int]] = {}
 
-    def add(fields, kind):
+    def add(fields, kind, times=1):
         for f in set(fields or []):
-            counts.setdefault(f, {"trials": 0, "statements": 0, "scores": 0})[kind] += 1
+            counts.setdefault(f, {"trials": 0, "statements": 0, "scores": 0})[kind] += times
 
-    for t in answer["trials"]:
-        if t["status"] == "undetermined":
-            add(t["missingFields"], "trials")
-    for s in answer["recommendations"]:
-        if s["applicability"] == "unknown":
-            add(s.get("missingFields"), "statements")
+    # many verdicts miss the same fields: each distinct list is counted once, with its multiplicity
+    for fields, times in Counter(tuple(t["missingFields"]) for t in answer["trials"] if t["status"] == "undetermined").items():
+        add(fields, "trials", times)
+    for fields, times in Counter(tuple(s.get("missingFields") or ()) for s in answer["recommendations"]
+                                 if s["applicability"] == "unknown").items():
+        add(fields, "statements", times)
     d = answer["derived"]
     fong = d.get("fongScore") or {}
     if fong.get("min") != fong.get("max"):
@@ -112,6 +114,7 @@ def build(answer: dict[str, Any]) -> dict[str, Any]:
     """The summary; ``counts`` gives the totals where the ranked lists stop at ``LIMITS`` (the full view has all)."""
     # answer["recommendations"] is already in statement_order
     applying = [s for s in answer["recommendations"] if s["applicability"] == "applies"]
+    by_applicability = Counter(map(itemgetter("applicability"), answer["recommendations"]))
     trials = [t for t in answer["trials"] if t["status"] in ("eligible", "undetermined")]
     trials.sort(key=trial_order)
     cautions = sorted(answer["cautions"], key=lambda c: (c["certainty"] != "certain", c["id"]))
@@ -128,8 +131,8 @@ def build(answer: dict[str, Any]) -> dict[str, Any]:
         "counts": {
             "recommendationsApplying": len(recommendations_applying),
             "statementsApplying": len(applying) - len(recommendations_applying),
-            "statementsNotApplying": sum(1 for s in answer["recommendations"] if s["applicability"] == "does-not-apply"),
-            "statementsUnknown": sum(1 for s in answer["recommendations"] if s["applicability"] == "unknown"),
+            "statementsNotApplying": by_applicability["does-not-apply"],
+            "statementsUnknown": by_applicability["unknown"],
             "trialsEligible": sum(1 for t in trials if t["status"] == "eligible"),
             "trialsUndetermined": sum(1 for t in trials if t["status"] == "undetermined"),
             "cautionsCertain": sum(1 for c in cautions if c["certainty"] == "certain"),

@@ -156,3 +156,16 @@ def test_a_tree_on_one_characteristic_tells_an_implied_value_from_a_missing_one(
         assert by_id(answers["silent"]["trials"], "ImplTrial")["status"] == "undetermined"
         assert by_id(answers["implied"]["trials"], "ImplTrial2")["status"] == "eligible"
         assert by_id(answers["silent"]["trials"], "ImplTrial2")["status"] == "undetermined"
+
+
+def test_forgetting_the_signature_table_never_gives_another_patients_result(repo_store, monkeypatch):
+    """The tree-result keys number the patients' signatures; the table is bounded. With room for one signature it
+    is forgotten at almost every tree, and every answer must still be the patient's own."""
+    from crlm_kg.evidence import criteria
+
+    names = [p.name for p in EXAMPLE_FILES[:6]]
+    fresh = {name: EvidenceLookup(repo_store).evaluate(record(name)) for name in names}
+    monkeypatch.setattr(criteria, "_MAX_SIGNATURE_IDS", 1)
+    shared = EvidenceLookup(repo_store)
+    for name in names + list(reversed(names)):
+        assert shared.evaluate(record(name)) == fresh[name], name

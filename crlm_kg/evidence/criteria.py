@@ -15,6 +15,8 @@ of wording-only criteria is unknown, never vacuously met.
 
 from __future__ import annotations
 
+import itertools
+
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterable
@@ -116,6 +118,8 @@ _MAX_SHARED_ENTRIES = 50_000
 # bound on the results kept per tree: distinct patient values are few, but a stream of distinct numbers must
 # not grow them without limit
 _MAX_RESULTS_PER_TREE = 2048
+# bound on the signature -> number table (see ``TreeEvaluator._signature_id``)
+_MAX_SIGNATURE_IDS = 100_000
 _MISSING = object()
 # deeper than any curated tree: a cycle in the data (a group that contains itself) stops here as unknown
 _MAX_TREE_DEPTH = 32
@@ -148,6 +152,8 @@ class TreeEvaluator:
         self._results: dict[tuple[str, ...], dict[tuple, TreeResult]] = self._static.setdefault("\0results", {})  # type: ignore[assignment]
         # tree -> (its criteria, its characteristics, its results): one lookup per tree and patient
         self._trees: dict[tuple[str, ...], tuple] = self._static.setdefault("\0trees", {})  # type: ignore[assignment]
+        self._signature_ids: dict[tuple, int] = self._static.setdefault("\0signature ids", {})  # type: ignore[assignment]
+        self._signature_counter = self._static.setdefault("\0signature counter", itertools.count())  # type: ignore[assignment]
         self._node_status: dict[str, str] = {}  # this patient's
         self._entry_memo: dict[str, dict[str, Any]] = {}  # this patient's
         self._key_memo: dict[str, tuple | None] = {}  # this patient's
@@ -166,7 +172,7 @@ class TreeEvaluator:
         plan, characteristics, results = known_tree
         signature = self._key_by_characteristics.get(characteristics)
         if signature is None:
-            signature = self._key_by_characteristics[characteristics] = tuple([self._signature(c) for c in characteristics])
+            signature = self._key_by_characteristics[characteristics] = self._signature_id(tuple([self._signature(c) for c in characteristics]))
         memo_key = (signature, tuple([(e["id"], e["status"], e["patientValue"]) for e in extra]) if extra else ())
         try:
             known = results.get(memo_key)
@@ -226,6 +232,15 @@ class TreeEvaluator:
             listed = self._tree_characteristics[tree] = tuple(sorted({self.criteria[iri].characteristic for iri in plan
                                                                       if self.criteria[iri].characteristic}))
         return listed
+
+    def _signature_id(self, signature: tuple) -> int:
+        """A number standing for ``signature`` in the result keys: a signature nests the patient's values (and
+        dataclasses), and a tuple does not keep its hash, so every result lookup of every tree rehashed it. Numbers
+        are never reused, so forgetting the table (it is bounded) can only make later lookups miss."""
+        ids = self._signature_ids
+        if len(ids) >= _MAX_SIGNATURE_IDS:
+            ids.clear()
+        return ids.setdefault(signature, next(self._signature_counter))
 
     def _signature(self, characteristic: str) -> Any:
         known = self._signature_memo.get(characteristic, _MISSING)

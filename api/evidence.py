@@ -157,7 +157,7 @@ async def evidence(request: Request, body: Body, settings: SettingsDep, lookup: 
     def validated_and_evaluated() -> tuple[patients.ValidationReport, dict[str, Any]]:
         # one hop off the event loop for both CPU-bound steps (each hop costs a thread handover)
         report, records = checked_records(body, request.headers.get("content-type"), limits, single=True)
-        return report, lookup.evaluate(records[0])
+        return report, lookup.evaluate(records[0], view)
 
     report, answer = await run_in_threadpool(validated_and_evaluated)
     return answer_response(annotated(viewed(answer, view, status, include), report, request))
@@ -179,5 +179,5 @@ async def evidence_batch(request: Request, body: BatchBody, settings: SettingsDe
     answers = []
     for done, record in enumerate(records):  # one record per step, so that a client that has gone stops the batch
         await stop_if_client_gone(request, "/evidence/batch", done, len(records))
-        answers.append(await run_in_threadpool(lambda r=record: annotated(viewed(lookup.evaluate(r), view, status, include), report, request)))
+        answers.append(await run_in_threadpool(lambda r=record: annotated(viewed(lookup.evaluate(r, view), view, status, include), report, request)))
     return answer_response(answers)

@@ -202,7 +202,7 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     lookup = evidence.EvidenceLookup(store)
     version = data_version(store).label  # the graph the answer comes from, as /evidence reports it
     try:
-        results = [{**evidence.apply_view(lookup.evaluate(record), args.view, args.status, args.include), "dataVersion": version}
+        results = [{**evidence.apply_view(lookup.evaluate(record, args.view), args.view, args.status, args.include), "dataVersion": version}
                    for record in records]
     except evidence.ViewError as exc:
         print(f"crlm-kg evidence: {exc}", file=sys.stderr)

@@ -141,3 +141,32 @@ def test_cli_summary_view():
     bad = subprocess.run([sys.executable, "-m", "crlm_kg.cli", "evidence", str(CASES / "braf-v600e.json"), "--status", "maybe"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "unknown trial status" in bad.stderr
+
+
+def test_the_summary_view_is_the_full_answers_summary(lookup):
+    """``evaluate(record, "summary")`` ranks only what the summary shows: it must give exactly the summary view of
+    the full answer, for every example patient and a varied generated cohort."""
+    from crlm_kg import patients
+    from crlm_kg.screening.synthetic import synthetic_cohort
+
+    items = [json.loads(p.read_text()) for p in EXAMPLE_FILES] + synthetic_cohort(40, seed=31, fill=0.6)
+    report, records = patients.parse_and_validate(items, limits=patients.Limits(records=len(items), violations=10 ** 6))
+    records = [r for r in records if not any(v.index == r.index for v in report.violations)]
+    assert len(records) > 40
+    for r in records:
+        alone = lookup.evaluate(r, "summary")
+        assert set(alone) == {"patient", "summary", "derived"}
+        assert alone == apply_view(lookup.evaluate(r), "summary"), r.id
+
+
+def test_summary_ranks_tied_trials_by_id_whatever_their_order():
+    """Trials equal in design, status, size and label (a registry's duplicates, or cloned evidence) are shown in
+    id order, so the summary does not depend on the order the trials came in."""
+    def trial(tid):
+        return {"id": tid, "label": "Same", "design": "single-arm-trial", "designRank": 1, "phase": None, "sampleSize": 10,
+                "registryIds": [], "status": "eligible", "recruitment": None, "headline": None, "missingFields": []}
+
+    answer = {"recommendations": [], "cautions": [], "derived": {}, "trials": [trial("B"), trial("A"), trial("C")]}
+    shown = [t["id"] for t in summary.build(answer)["trials"]]
+    assert shown == ["A", "B", "C"]
+    assert [t["id"] for t in summary.build({**answer, "trials": answer["trials"][::-1]})["trials"]] == shown

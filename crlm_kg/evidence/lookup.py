@@ -208,10 +208,12 @@ class EvidenceLookup:
         known = derived.implied(stated)
         return Prepared(record, by_prop, side_json, tbs_json, stated, known, stated + [(p, v) for p, v, _ in known.facts])
 
-    def evaluate(self, record) -> dict[str, Any]:
+    def evaluate(self, record, view: str = "full") -> dict[str, Any]:
+        """The evidence answer for ``record``; ``view="summary"``: its patient, summary and derived values only
+        (what ``views.apply_view`` keeps of the full answer), without ranking what the summary does not show."""
         prepared = self.prepare(record)
         evaluator, fong = self.evaluator(prepared, self._leaves(prepared.query_facts, prepared.known))
-        return self._answer(prepared, evaluator, fong)
+        return self._answer(prepared, evaluator, fong, full=view != "summary")
 
     def evaluator(self, prepared: "Prepared", leaves: dict[str, Leaf]) -> tuple[TreeEvaluator, dict[str, Any]]:
         """The criteria-tree evaluator of one patient (and its Fong score), once its leaves are known."""
@@ -255,7 +257,7 @@ class EvidenceLookup:
                                   self._criterion_static)
         return evaluator, fong
 
-    def _answer(self, prepared: "Prepared", evaluator: TreeEvaluator, fong: dict[str, Any]) -> dict[str, Any]:
+    def _answer(self, prepared: "Prepared", evaluator: TreeEvaluator, fong: dict[str, Any], full: bool = True) -> dict[str, Any]:
         s = self.structure
         record, by_prop, stated, known = prepared.record, prepared.by_prop, prepared.stated, prepared.known
         side_json, tbs_json = prepared.side_json, prepared.tbs_json
@@ -268,11 +270,15 @@ class EvidenceLookup:
             if entry is None:
                 entry = tree.derived[key] = trials.trial_entry(self._static(holder), TRIAL_STATUS[tree.status], tree.criteria, tree.missing)
             trial_entries.append(entry)
-        order = {"eligible": 0, "undetermined": 1, "ineligible": 2}
-        trial_entries.sort(key=lambda t: (order[t["status"]], t["designRank"], t["label"]))
-
-        statements, cautions = population.assess(s.statements, s.holders, evaluator, by_prop.get(RESECTABILITY_PROPERTY),
-                                                 s.subclasses_of, s.labels, self._statement_static)
+        if full:
+            order = {"eligible": 0, "undetermined": 1, "ineligible": 2}
+            trial_entries.sort(key=lambda t: (order[t["status"]], t["designRank"], t["label"]))
+        # the full answer lists every statement in rank order; the summary shows a few, ranked where they are picked
+        statements, ranks, cautions = population.assess(s.statements, s.holders, evaluator, by_prop.get(RESECTABILITY_PROPERTY),
+                                                        s.subclasses_of, s.labels, self._statement_static)
+        if full:
+            order_of = sorted(range(len(statements)), key=ranks.__getitem__)  # a caution does not change a rank
+            statements, ranks = [statements[i] for i in order_of], None
 
         derived_json: dict[str, Any] = {**side_json, "tumourBurdenScore": tbs_json, "fongScore": fong,
                                         "futureLiverRemnantAdequate": derived.flr_adequacy(record.fields, s.flr_thresholds),
@@ -281,6 +287,8 @@ class EvidenceLookup:
                                          | {i[2] for i in known.intervals.values()})
         result = {"patient": record.id, "derived": derived_json, "trials": trial_entries, "recommendations": statements,
                   "cautions": cautions}
-        result["summary"] = summary.build(result)
+        result["summary"] = summary.build(result, ranks)
+        if not full:
+            return {"patient": result["patient"], "summary": result["summary"], "derived": derived_json}
         return {"patient": result["patient"], "summary": result["summary"], "derived": derived_json, "trials": trial_entries,
                 "recommendations": statements, "cautions": cautions}

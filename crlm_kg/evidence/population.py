@@ -146,16 +146,17 @@ def _caution(statement: dict[str, Any], entry: dict[str, Any], prop: str, certai
 
 
 def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]], evaluator: TreeEvaluator, resectability: Any,
-           subclasses_of, labels: dict[str, str], cache: dict[str, dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(statement entries with applicability, in ``summary.statement_order``; cautions) for one patient.
+           subclasses_of, labels: dict[str, str], cache: dict[str, dict[str, Any]] | None = None
+           ) -> tuple[list[dict[str, Any]], list[tuple], list[dict[str, Any]]]:
+    """(statement entries with applicability, in the graph's order; their ranks, ``summary.statement_order``;
+    cautions) for one patient. The summary alone needs only the first few of the ranked entries: no full sort.
 
     Entries are shared between answers (built once per statement and population result): an entry this
     function changes for one patient (a caution excludes its treatment) is copied first."""
     cache = cache if cache is not None else {}
     fixed_entries, fixed_ranks, with_tree = _without_tree(statements, holders, resectability, cache)
     entries, ranks = fixed_entries.copy(), fixed_ranks.copy()
-    for i, statement, roots in with_tree:
-        extra = [_setting_cached(statement, resectability, cache)] if statement["settings"] else None
+    for i, statement, roots, extra in with_tree:
         entries[i], ranks[i] = _base_ranked(statement, evaluator.evaluate(roots, extra), cache)
 
     cautioning, benefit = _roles(statements, cache)
@@ -188,16 +189,14 @@ def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]],
         if maybe and entry["applicability"] == APPLIES:
             entries[i] = {**entry, "applicability": UNKNOWN, "possiblyExcludedBy": maybe,
                           "missingFields": sorted({f for c in maybe for f in c["missingFields"]})}
-    # the rank does not read applicability, so a changed entry keeps its statement's rank
-    order = sorted(range(len(entries)), key=ranks.__getitem__)
-    return [entries[i] for i in order], cautions
+    return entries, ranks, cautions
 
 
 def _without_tree(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]], resectability: Any,
-                  cache: dict[Any, Any]) -> tuple[list[Any], list[Any], list[tuple[int, dict[str, Any], list[str]]]]:
+                  cache: dict[Any, Any]) -> tuple[list[Any], list[Any], list[tuple[int, dict[str, Any], tuple[str, ...], Any]]]:
     """The entries and ranks of the statements whose population is at most their setting (a function of the
     patient's resectability alone: listed once per resectability), with a gap (None) for each statement with a
-    criteria tree; and those statements (index, statement, tree roots)."""
+    criteria tree; and those statements (index, statement, tree roots, setting criterion or None)."""
     key = ("\0without-tree", id(statements), str(resectability))
     known = cache.get(key)
     if known is None or known[0] is not statements:
@@ -207,7 +206,9 @@ def _without_tree(statements: list[dict[str, Any]], holders: dict[str, dict[str,
         for i, statement in enumerate(statements):
             holder = holders.get(statement["iri"])
             if holder:
-                with_tree.append((i, statement, holder["roots"]))
+                # its setting criterion joins its tree (a function of the resectability, like this list)
+                extra = [_setting_cached(statement, resectability, cache)] if statement["settings"] else None
+                with_tree.append((i, statement, tuple(holder["roots"]), extra))
                 continue
             tree = _setting_only(statement, resectability, cache) if statement["settings"] else None
             entries[i], ranks[i] = _base_ranked(statement, tree, cache)

@@ -14,15 +14,15 @@ before one about every tumour), then specificity (how many population criteria t
 ``subgroupFindings`` lists the applying evidence statements about the patient's molecular subgroup.
 The summary's lists stop at ``LIMITS`` (``counts`` gives the totals).
 Trials in the summary are the eligible and undetermined ones, ranked by design (``trials.DESIGNS``), then status
-(eligible first), then sample size (larger first).
+(eligible first), then sample size (larger first), then label and id.
 """
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
 from functools import lru_cache
-from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -60,7 +60,7 @@ def statement_order(entry: dict[str, Any]) -> tuple:
 
 
 def trial_order(entry: dict[str, Any]) -> tuple:
-    return (entry["designRank"], entry["status"] != "eligible", -(entry.get("sampleSize") or 0), entry["label"])
+    return (entry["designRank"], entry["status"] != "eligible", -(entry.get("sampleSize") or 0), entry["label"], entry["id"])
 
 
 def _caution_summary(c: dict[str, Any]) -> dict[str, Any]:
@@ -110,27 +110,33 @@ def deciding_fields(answer: dict[str, Any]) -> list[dict[str, Any]]:
     return ranked
 
 
-def build(answer: dict[str, Any]) -> dict[str, Any]:
-    """The summary; ``counts`` gives the totals where the ranked lists stop at ``LIMITS`` (the full view has all)."""
-    # answer["recommendations"] is already in statement_order
-    applying = [s for s in answer["recommendations"] if s["applicability"] == "applies"]
-    by_applicability = Counter(map(itemgetter("applicability"), answer["recommendations"]))
+def build(answer: dict[str, Any], ranks: list[tuple] | None = None) -> dict[str, Any]:
+    """The summary; ``counts`` gives the totals where the ranked lists stop at ``LIMITS`` (the full view has all).
+
+    ``ranks``: each statement's ``statement_order``, when ``answer["recommendations"]`` is in the graph's order (the
+    summary view: only the few shown are ranked); None when the statements are already in that order."""
+    statements = answer["recommendations"]
+    rank = ranks.__getitem__ if ranks is not None else None  # None: the position is the rank
+    by_applicability = Counter(map(itemgetter("applicability"), statements))
+    applying = [i for i, s in enumerate(statements) if s["applicability"] == "applies"]
+    recommendations_applying = sum(1 for i in applying if statements[i]["kind"] == "recommendation")
+    shown = [statements[i] for i in heapq.nsmallest(LIMITS["recommendations"], applying, key=rank)]
+    subgroup = [statements[i] for i in heapq.nsmallest(
+        LIMITS["subgroupFindings"], (i for i in applying if statements[i]["kind"] != "recommendation" and subgroup_criteria(statements[i])),
+        key=rank)]
     trials = [t for t in answer["trials"] if t["status"] in ("eligible", "undetermined")]
     trials.sort(key=trial_order)
     cautions = sorted(answer["cautions"], key=lambda c: (c["certainty"] != "certain", c["id"]))
-    recommendations_applying = [s for s in applying if s["kind"] == "recommendation"]
-    # only the first few are shown: the rest of the (possibly long) list is not read
-    subgroup = list(islice((s for s in applying if s["kind"] != "recommendation" and subgroup_criteria(s)), LIMITS["subgroupFindings"]))
     return {
         "cautions": [_caution_summary(c) for c in cautions],
         "subgroupFindings": [{**_statement_summary(s), "subgroup": [c["text"] for c in subgroup_criteria(s)]}
                              for s in subgroup],
-        "recommendations": [_statement_summary(s) for s in applying[:LIMITS["recommendations"]]],
+        "recommendations": [_statement_summary(s) for s in shown],
         "trials": [_trial_summary(t) for t in trials[:LIMITS["trials"]]],
         "decidingFields": deciding_fields(answer)[:LIMITS["decidingFields"]],
         "counts": {
-            "recommendationsApplying": len(recommendations_applying),
-            "statementsApplying": len(applying) - len(recommendations_applying),
+            "recommendationsApplying": recommendations_applying,
+            "statementsApplying": len(applying) - recommendations_applying,
             "statementsNotApplying": by_applicability["does-not-apply"],
             "statementsUnknown": by_applicability["unknown"],
             "trialsEligible": sum(1 for t in trials if t["status"] == "eligible"),

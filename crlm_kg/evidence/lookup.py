@@ -275,10 +275,10 @@ class EvidenceLookup:
             trial_entries.sort(key=lambda t: (order[t["status"]], t["designRank"], t["label"]))
         # the full answer lists every statement in rank order; the summary shows a few, ranked where they are picked
         statements, ranks, cautions = population.assess(s.statements, s.holders, evaluator, by_prop.get(RESECTABILITY_PROPERTY),
-                                                        s.subclasses_of, s.labels, self._statement_static)
+                                                        s.subclasses_of, s.labels, self._statement_static, detailed=full)
         if full:
             order_of = sorted(range(len(statements)), key=ranks.__getitem__)  # a caution does not change a rank
-            statements, ranks = [statements[i] for i in order_of], None
+            statements, ranks = [statements[i] for i in order_of], [ranks[i] for i in order_of]
 
         derived_json: dict[str, Any] = {**side_json, "tumourBurdenScore": tbs_json, "fongScore": fong,
                                         "futureLiverRemnantAdequate": derived.flr_adequacy(record.fields, s.flr_thresholds),

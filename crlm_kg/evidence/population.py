@@ -146,10 +146,11 @@ def _caution(statement: dict[str, Any], entry: dict[str, Any], prop: str, certai
 
 
 def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]], evaluator: TreeEvaluator, resectability: Any,
-           subclasses_of, labels: dict[str, str], cache: dict[str, dict[str, Any]] | None = None
+           subclasses_of, labels: dict[str, str], cache: dict[str, dict[str, Any]] | None = None, detailed: bool = True
            ) -> tuple[list[dict[str, Any]], list[tuple], list[dict[str, Any]]]:
     """(statement entries with applicability, in the graph's order; their ranks, ``summary.statement_order``;
     cautions) for one patient. The summary alone needs only the first few of the ranked entries: no full sort.
+    ``detailed=False`` (the summary): an excluded statement's entry does not list the cautions that exclude it.
 
     Entries are shared between answers (built once per statement and population result): an entry this
     function changes for one patient (a caution excludes its treatment) is copied first."""
@@ -181,14 +182,14 @@ def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]],
         if about.isdisjoint(excluded) and about.isdisjoint(possible):
             continue  # no caution covers its treatments (what _Hits would find, found faster)
         statement, entry = statements[i], entries[i]
-        hits = hits_of(statement, about)
-        if hits:
-            entries[i] = {**entry, "applicability": DOES_NOT_APPLY, "excludedBy": hits}
+        if hits_of.covers(statement, about):
+            entries[i] = {**entry, "applicability": DOES_NOT_APPLY}
+            if detailed:
+                entries[i]["excludedBy"] = hits_of(statement, about)
             continue
-        maybe = maybe_of(statement, about)
-        if maybe and entry["applicability"] == APPLIES:
-            entries[i] = {**entry, "applicability": UNKNOWN, "possiblyExcludedBy": maybe,
-                          "missingFields": sorted({f for c in maybe for f in c["missingFields"]})}
+        if entry["applicability"] == APPLIES and maybe_of.covers(statement, about):
+            entries[i] = {**entry, "applicability": UNKNOWN, **({"possiblyExcludedBy": maybe_of(statement, about)} if detailed else {}),
+                          "missingFields": maybe_of.missing_fields(statement, about)}
     return entries, ranks, cautions
 
 
@@ -241,17 +242,35 @@ class _Hits:
         self._covering = covering
         self._ids = {treatment: {c["id"] for c in cautions} for treatment, cautions in covering.items()}
         self._lists: dict[frozenset[str], list[dict[str, Any]]] = {}
+        self._fields: dict[tuple[frozenset[str], str | None], list[str]] = {}
+
+    def covers(self, statement: dict[str, Any], about: frozenset[str]) -> bool:
+        """Whether a caution other than the statement's own covers one of its treatments (its list is not empty)."""
+        own = statement["id"]
+        return any(len(ids) > 1 or own not in ids for ids in (self._ids.get(t) for t in about) if ids)
 
     def __call__(self, statement: dict[str, Any], about: frozenset[str]) -> list[dict[str, Any]]:
         shared = self._lists.get(about)
         if shared is None:
             shared = self._lists[about] = self._build(about)
+        own = self._own(statement, about)
+        return shared if own is None else [hit for hit in shared if hit["caution"] != own]
+
+    def missing_fields(self, statement: dict[str, Any], about: frozenset[str]) -> list[str]:
+        """The fields that would decide the covering cautions (all of the statement's list's, sorted)."""
+        own = self._own(statement, about)
+        key = (about, own)
+        fields = self._fields.get(key)
+        if fields is None:
+            fields = self._fields[key] = sorted({f for t in about for c in self._covering.get(t, []) if c["id"] != own
+                                                 for f in c.get("missingFields", [])})
+        return fields
+
+    def _own(self, statement: dict[str, Any], about: frozenset[str]) -> str | None:
         # the statement's own caution is left out (a statement restricting its own treatment is already decided by
         # its own population): only then does its list differ from its treatments' shared one
         own = statement["id"]
-        if any(own in self._ids.get(t, ()) for t in about):
-            return [hit for hit in shared if hit["caution"] != own]
-        return shared
+        return own if any(own in self._ids.get(t, ()) for t in about) else None
 
     def _build(self, about: frozenset[str]) -> list[dict[str, Any]]:
         hits: dict[tuple[str, str], dict[str, Any]] = {}

@@ -23,7 +23,6 @@ import heapq
 import re
 from collections import Counter
 from functools import lru_cache
-from operator import itemgetter
 from typing import Any
 
 # The summary is read at a tumour board: the ranked lists stop here (the full view keeps everything).
@@ -57,6 +56,9 @@ def subgroup_criteria(entry: dict[str, Any]) -> list[dict[str, Any]]:
 def statement_order(entry: dict[str, Any]) -> tuple:
     return (entry["kind"] != "recommendation", grade_rank(entry.get("gradingSystem"), entry.get("level")),
             -len(subgroup_criteria(entry)), -entry.get("specificity", 0), entry["id"])
+
+
+_SUBGROUP_PLACE = 2  # where statement_order keeps -len(subgroup_criteria(entry))
 
 
 def trial_order(entry: dict[str, Any]) -> tuple:
@@ -113,17 +115,26 @@ def deciding_fields(answer: dict[str, Any]) -> list[dict[str, Any]]:
 def build(answer: dict[str, Any], ranks: list[tuple] | None = None) -> dict[str, Any]:
     """The summary; ``counts`` gives the totals where the ranked lists stop at ``LIMITS`` (the full view has all).
 
-    ``ranks``: each statement's ``statement_order``, when ``answer["recommendations"]`` is in the graph's order (the
-    summary view: only the few shown are ranked); None when the statements are already in that order."""
+    ``ranks``: each statement's ``statement_order`` (as the lookup keeps them); the statements may come in any order
+    (the summary view leaves them in the graph's: only the few shown are ranked)."""
     statements = answer["recommendations"]
-    rank = ranks.__getitem__ if ranks is not None else None  # None: the position is the rank
-    by_applicability = Counter(map(itemgetter("applicability"), statements))
-    applying = [i for i, s in enumerate(statements) if s["applicability"] == "applies"]
-    recommendations_applying = sum(1 for i in applying if statements[i]["kind"] == "recommendation")
-    shown = [statements[i] for i in heapq.nsmallest(LIMITS["recommendations"], applying, key=rank)]
+    if ranks is None:
+        ranks = [statement_order(s) for s in statements]
+    applying: list[int] = []
+    not_applying = unknown = recommendations_applying = 0
+    for i, s in enumerate(statements):  # one pass: at 100x the evidence this list is long
+        applicability = s["applicability"]
+        if applicability == "applies":
+            applying.append(i)
+            recommendations_applying += s["kind"] == "recommendation"
+        elif applicability == "does-not-apply":
+            not_applying += 1
+        elif applicability == "unknown":
+            unknown += 1
+    shown = [statements[i] for i in heapq.nsmallest(LIMITS["recommendations"], applying, key=ranks.__getitem__)]
     subgroup = [statements[i] for i in heapq.nsmallest(
-        LIMITS["subgroupFindings"], (i for i in applying if statements[i]["kind"] != "recommendation" and subgroup_criteria(statements[i])),
-        key=rank)]
+        LIMITS["subgroupFindings"], (i for i in applying if statements[i]["kind"] != "recommendation" and ranks[i][_SUBGROUP_PLACE] < 0),
+        key=ranks.__getitem__)]
     trials = [t for t in answer["trials"] if t["status"] in ("eligible", "undetermined")]
     trials.sort(key=trial_order)
     cautions = sorted(answer["cautions"], key=lambda c: (c["certainty"] != "certain", c["id"]))
@@ -137,8 +148,8 @@ def build(answer: dict[str, Any], ranks: list[tuple] | None = None) -> dict[str,
         "counts": {
             "recommendationsApplying": recommendations_applying,
             "statementsApplying": len(applying) - recommendations_applying,
-            "statementsNotApplying": by_applicability["does-not-apply"],
-            "statementsUnknown": by_applicability["unknown"],
+            "statementsNotApplying": not_applying,
+            "statementsUnknown": unknown,
             "trialsEligible": sum(1 for t in trials if t["status"] == "eligible"),
             "trialsUndetermined": sum(1 for t in trials if t["status"] == "undetermined"),
             "cautionsCertain": sum(1 for c in cautions if c["certainty"] == "certain"),

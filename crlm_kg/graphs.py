@@ -24,6 +24,7 @@ class DataFileError(Exception):
     def __init__(self, path: Path, message: str, line: int | None = None):
         self.path = Path(path)
         self.line = line
+        self.reason = message
         where = f"{self.path}" + (f", line {line}" if line else "")
         super().__init__(f"{where}: {message}")
 

@@ -12,6 +12,9 @@ from .common import first, short
 from .criteria import Criterion
 
 
+_COMPARISON = paths.CRLM + "Comparison"
+
+
 def _deterministic(entry: dict[str, Any]) -> dict[str, Any]:
     for key in ("settings", "conflictsWith"):
         if key in entry:
@@ -115,6 +118,11 @@ class GraphStructure:
                     "pValue": row.get("pValue"), "pValueComparator": row.get("pComparator"),
                     "source": row.get("docLabel"), "quote": row.get("quote"), "conflictsWith": [],
                 }
+            if str(row["kind"]) == _COMPARISON:
+                # a comparison's stated type (crlm:HazardRatio, ...) and its entailed crlm:Comparison come in an order
+                # that depends on the store's indexes: crlm:Comparison wins, whatever the order (the in-memory store
+                # gave it first)
+                entry["kind"] = "Comparison"
             for key, column in (("label", "label"), ("source", "docLabel"), ("quote", "quote"), ("arm", "armLabel"),
                                 ("comparator", "comparatorLabel"), ("population", "population")):
                 entry[key] = first(entry[key], row.get(column))

@@ -1,0 +1,131 @@
+"""The on-disk store (crlm_kg/store/persisted.py): the same graph, data version and answers as the in-memory
+store; rebuilt when an input changes or the cache is damaged, never served stale or broken."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from crlm_kg import paths, startup_check
+from crlm_kg.store import EmbeddedStore, persisted
+from crlm_kg.versions import data_version
+from tests.evidence_helpers import EXAMPLE_FILES, record
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("store")
+
+
+@pytest.fixture(scope="module")
+def disk_store(store_dir) -> EmbeddedStore:
+    return EmbeddedStore.from_store_dir(store_dir)
+
+
+def _entry(store_dir: Path) -> Path:
+    return persisted.entry_dir(store_dir, persisted.input_digest())
+
+
+def test_same_data_version_and_triples_as_the_in_memory_store(disk_store, repo_store):
+    assert data_version(disk_store) == data_version(repo_store)
+    assert disk_store.triple_count() == repo_store.triple_count()
+    # the stored fingerprint is the one the graph on disk really has
+    assert persisted.graphs.fingerprint(disk_store._store) == repo_store.fingerprint()
+
+
+def test_same_evidence_answers_as_the_in_memory_store(disk_store, answers):
+    from crlm_kg.evidence import EvidenceLookup
+
+    lookup = EvidenceLookup(disk_store).warm()
+    for path in EXAMPLE_FILES:
+        assert lookup.evaluate(record(path.name)) == answers[path.name], path.name
+
+
+def test_reopened_without_a_rebuild(disk_store, store_dir, monkeypatch):
+    def no_build(*args):
+        raise AssertionError("rebuilt an intact, current store")
+
+    monkeypatch.setattr(persisted, "_build", no_build)
+    again = EmbeddedStore.from_store_dir(store_dir)
+    assert again.fingerprint() == disk_store.fingerprint()
+    assert again.path == disk_store.path
+
+
+def test_the_key_changes_with_any_byte_of_any_input(tmp_path, monkeypatch):
+    files = []
+    for path in paths.evidence_files()[:3]:
+        copy = tmp_path / path.name
+        shutil.copy(path, copy)
+        files.append(copy)
+    monkeypatch.setattr(paths, "evidence_files", lambda: list(files))
+    before = persisted.input_digest()
+    assert persisted.input_digest() == before
+    files[1].write_bytes(files[1].read_bytes() + b"\n")
+    changed = persisted.input_digest()
+    assert changed != before
+    files[1].rename(tmp_path / "renamed.ttl")
+    files[1] = tmp_path / "renamed.ttl"
+    assert persisted.input_digest() not in (before, changed)
+
+
+@pytest.mark.slow
+def test_a_stale_entry_is_never_opened_and_is_removed(store_dir, disk_store, monkeypatch):
+    old = _entry(store_dir)
+    real = persisted.input_digest()
+    monkeypatch.setattr(persisted, "input_digest", lambda: "f" * 64)  # the inputs changed
+    fresh = EmbeddedStore.from_store_dir(store_dir)
+    assert fresh.path.parent == store_dir / ("f" * 32) and not old.exists()
+    monkeypatch.setattr(persisted, "input_digest", lambda: real)
+    restored = EmbeddedStore.from_store_dir(store_dir)
+    assert restored.fingerprint() == disk_store.fingerprint()
+
+
+@pytest.mark.slow  # two builds each (about 2 s each at 1x)
+@pytest.mark.parametrize("damage", ["version-json", "triples", "digest", "rocksdb"])
+def test_a_damaged_entry_is_rebuilt_never_served(damage, tmp_path, repo_store):
+    store_dir = tmp_path / "store"
+    EmbeddedStore.from_store_dir(store_dir)
+    entry = _entry(store_dir)
+    meta_file = entry / "version.json"
+    meta = json.loads(meta_file.read_text())
+    if damage == "version-json":
+        meta_file.write_text("{ not json")
+    elif damage == "triples":  # a count that the store does not hold
+        meta_file.write_text(json.dumps({**meta, "triples": meta["triples"] + 1}))
+    elif damage == "digest":  # built for other inputs
+        meta_file.write_text(json.dumps({**meta, "input_digest": "0" * 64}))
+    else:  # RocksDB's files overwritten
+        for file in (entry / "oxigraph").iterdir():
+            if file.is_file():
+                file.write_bytes(b"garbage")
+    reopened = EmbeddedStore.from_store_dir(store_dir)
+    assert reopened.fingerprint() == repo_store.fingerprint()
+    assert data_version(reopened) == data_version(repo_store)
+
+
+def test_the_start_up_check_passes_once_per_data_shapes_and_code(disk_store, monkeypatch):
+    marker = startup_check._pass_marker(disk_store)
+    if marker.exists():
+        marker.unlink()
+    startup_check.check_store_once(disk_store)  # the real check, on the repository's data
+    assert marker.is_file()
+
+    def not_again(store):
+        raise AssertionError("checked again data that passed")
+
+    monkeypatch.setattr(startup_check, "check_store", not_again)
+    startup_check.check_store_once(disk_store)
+    marker.unlink()
+    with pytest.raises(AssertionError, match="checked again"):
+        startup_check.check_store_once(disk_store)
+
+
+def test_an_in_memory_store_is_always_checked(repo_store, monkeypatch):
+    calls = []
+    monkeypatch.setattr(startup_check, "check_store", calls.append)
+    startup_check.check_store_once(repo_store)
+    startup_check.check_store_once(repo_store)
+    assert calls == [repo_store, repo_store]

@@ -118,11 +118,10 @@ class GraphStructure:
                     "pValue": row.get("pValue"), "pValueComparator": row.get("pComparator"),
                     "source": row.get("docLabel"), "quote": row.get("quote"), "conflictsWith": [],
                 }
-            if str(row["kind"]) == _COMPARISON:
+            if entry["kind"] == "Comparison" and str(row["kind"]) != _COMPARISON:
                 # a comparison's stated type (crlm:HazardRatio, ...) and its entailed crlm:Comparison come in an order
-                # that depends on the store's indexes: crlm:Comparison wins, whatever the order (the in-memory store
-                # gave it first)
-                entry["kind"] = "Comparison"
+                # that depends on how the store was filled: the stated, more specific type wins, whatever the order
+                entry["kind"] = short(row["kind"])
             for key, column in (("label", "label"), ("source", "docLabel"), ("quote", "quote"), ("arm", "armLabel"),
                                 ("comparator", "comparatorLabel"), ("population", "population")):
                 entry[key] = first(entry[key], row.get(column))

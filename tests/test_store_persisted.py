@@ -129,3 +129,51 @@ def test_an_in_memory_store_is_always_checked(repo_store, monkeypatch):
     startup_check.check_store_once(repo_store)
     startup_check.check_store_once(repo_store)
     assert calls == [repo_store, repo_store]
+
+
+def _structure(store, saved: bool = True):
+    """The store's structure through ``warm`` (which reads and writes the saved one), or read from the store."""
+    from crlm_kg.evidence.structure import GraphStructure, _cached_names
+
+    structure = GraphStructure(store)
+    if saved:
+        structure.warm()
+    else:
+        for name in _cached_names():
+            getattr(structure, name)
+    return structure, _cached_names()
+
+
+def test_the_saved_structure_is_the_one_read_from_the_store(disk_store, monkeypatch):
+    from crlm_kg.evidence import structure as module
+
+    fresh, names = _structure(disk_store, saved=False)
+    saved = module._SavedStructure.for_store(disk_store)
+    saved.file.unlink(missing_ok=True)
+    _structure(disk_store)
+    assert saved.file.is_file()
+
+    def no_store_reads(*args, **kwargs):
+        raise AssertionError("read the store although a saved structure exists")
+
+    monkeypatch.setattr(disk_store, "select", no_store_reads)
+    loaded, _ = _structure(disk_store)
+    for name in names:
+        assert loaded.__dict__[name] == fresh.__dict__[name], name
+    # shared objects stay shared: the per-characteristic index holds the criteria themselves
+    some = next(c for c in loaded.criteria.values() if c.characteristic)
+    assert any(c is some for c in loaded.criteria_by_characteristic[some.characteristic])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("content", [b"", b"not a pickle", b"\x80\x05N."])  # empty, garbage, a pickled None
+def test_a_damaged_saved_structure_is_read_again_from_the_store(disk_store, content):
+    from crlm_kg.evidence import structure as module
+
+    fresh, names = _structure(disk_store, saved=False)
+    saved = module._SavedStructure.for_store(disk_store)
+    saved.file.write_bytes(content)
+    loaded, _ = _structure(disk_store)
+    for name in names:
+        assert loaded.__dict__[name] == fresh.__dict__[name], name
+    assert saved.file.read_bytes() != content  # and saved again, whole

@@ -177,3 +177,20 @@ def test_a_damaged_saved_structure_is_read_again_from_the_store(disk_store, cont
     for name in names:
         assert loaded.__dict__[name] == fresh.__dict__[name], name
     assert saved.file.read_bytes() != content  # and saved again, whole
+
+
+def test_the_fingerprint_hashes_the_sorted_canonical_lines_whatever_the_slicing(monkeypatch):
+    import hashlib
+
+    import pyoxigraph as ox
+
+    g = ox.NamedNode(paths.GRAPH_EVIDENCE)
+    quads = [ox.Quad(ox.NamedNode(f"{paths.CRLMD}s{i % 7}"), ox.NamedNode(f"{paths.CRLM}p{i % 3}"), ox.Literal(str(i)), g)
+             for i in range(50)] + [ox.Quad(ox.BlankNode("b1"), ox.NamedNode(f"{paths.CRLM}p"), ox.BlankNode("b2"), g)]
+    dataset = ox.Dataset(quads)
+    dataset.canonicalize(ox.CanonicalizationAlgorithm.UNSTABLE)
+    lines = sorted(ox.serialize(dataset, format=ox.RdfFormat.N_QUADS).splitlines())
+    expected = hashlib.sha256(b"\n".join(lines)).hexdigest()  # the definition of the data version's hash
+    for size in (1, 7, 50, 1 << 16):
+        monkeypatch.setattr(persisted.graphs, "_HASH_SLICE", size)
+        assert persisted.graphs.fingerprint(quads) == {"triples": 51, "sha256": expected}

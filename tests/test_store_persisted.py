@@ -194,3 +194,21 @@ def test_the_fingerprint_hashes_the_sorted_canonical_lines_whatever_the_slicing(
     for size in (1, 7, 50, 1 << 16):
         monkeypatch.setattr(persisted.graphs, "_HASH_SLICE", size)
         assert persisted.graphs.fingerprint(quads) == {"triples": 51, "sha256": expected}
+
+
+@pytest.mark.slow  # two app start-ups
+def test_the_sparql_workers_answer_from_the_disk_store_within_their_memory_cap(disk_store, repo_store):
+    from fastapi.testclient import TestClient
+
+    from crlm_kg.api.app import create_app
+    from crlm_kg.settings import Settings
+
+    query = ("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY ?g")
+    answers = []
+    for store in (disk_store, repo_store):
+        with TestClient(create_app(Settings(query_workers=1, worker_memory_mb=1024), store)) as client:
+            response = client.get("/sparql", params={"query": query}, headers={"Accept": "application/sparql-results+json"})
+            assert response.status_code == 200, response.text
+            answers.append(response.json()["results"]["bindings"])
+            assert client.get("/health").json()["dataVersion"] == data_version(repo_store).label
+    assert answers[0] == answers[1] and len(answers[0]) == 3

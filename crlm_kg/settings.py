@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     graph: str | None = Field(None, description="with a remote store: the graph IRI(s) holding the data, comma-separated")
     sparql_dialect: Literal["standard", "virtuoso"] = Field(
         "standard", description="with a remote store: the engine's SPARQL dialect; `virtuoso` rewrites queries around Virtuoso 7.2's quirks (`standard`: sent as written)")
+    store_dir: str = Field("build/store", description="where `crlm-kg build` and `crlm-kg serve` keep the embedded store on disk with its data version, rebuilt whenever a data file changes (relative: under `home`; empty: load the graph into memory at every start)")
     validate_on_start: bool = Field(True, description="`crlm-kg serve` checks the evidence against its SHACL shapes and refuses to start on a violation")
 
     # -- the SPARQL endpoint ------------------------------------------------------
@@ -90,6 +91,12 @@ class Settings(BaseSettings):
     @property
     def seeds_dir(self) -> Path:
         return self.seeds if self.seeds is not None else self.home.parent / "shared" / "seeds"
+
+    @property
+    def store_dir_path(self) -> Path | None:
+        if not self.store_dir.strip():
+            return None
+        return (self.home / self.store_dir).resolve()
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -2,7 +2,8 @@
 
 A paper cites a data version: the same release loaded into any store gives the same
 hash (``Store.fingerprint``: blank nodes canonicalised, N-Quads lines sorted), and any
-changed quad changes it. It is computed once, when the service or the CLI opens the store.
+changed quad changes it. It is computed once, when the service or the CLI opens the store; for the
+on-disk store (``store/persisted.py``) once per change of the data files, and kept beside it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class DataVersion:
 
 
 def data_version(store: Store) -> DataVersion:
-    """The data version of the graph ``store`` serves (about 0.2 s for the embedded store)."""
+    """The data version of the graph ``store`` serves (about 0.2 s for the in-memory store; read from disk for the
+    on-disk one)."""
     try:
         fingerprint = store.fingerprint()
     except QueryError as exc:  # a remote store that refuses to return every quad still serves

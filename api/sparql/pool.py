@@ -1,4 +1,7 @@
-"""The parent side of the worker pool: processes that each hold a copy of the dataset, one query at a time each.
+"""The parent side of the worker pool: processes that each open the dataset, one query at a time each.
+
+The dataset is either the path of an on-disk Oxigraph store (``str``), which every worker opens read-only,
+or N-Quads (``bytes``), which every worker loads into a copy of its own.
 
 * Requests wait for a worker on the event loop (a future per waiter), never in a thread of the
   shared thread pool; at most ``queue_size`` wait, and the next is refused at once (``PoolBusy``,
@@ -34,9 +37,9 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 
 
 class _Worker:
-    def __init__(self, ctx, nquads: bytes, memory_mb: int):
+    def __init__(self, ctx, dataset: bytes | str, memory_mb: int):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=worker_main, args=(child, nquads, memory_mb), daemon=True, name="crlm-kg-sparql")
+        self.process = ctx.Process(target=worker_main, args=(child, dataset, memory_mb), daemon=True, name="crlm-kg-sparql")
         self.process.start()
         child.close()
         self.ready_at: float | None = None
@@ -66,9 +69,9 @@ def _kill_all(workers: set) -> None:
 
 
 class WorkerPool:
-    def __init__(self, nquads: bytes, size: int, memory_mb: int = 0, queue_size: int = 16, start_timeout: float = 120.0):
+    def __init__(self, dataset: bytes | str, size: int, memory_mb: int = 0, queue_size: int = 16, start_timeout: float = 120.0):
         self._ctx = multiprocessing.get_context("spawn")
-        self._nquads = nquads
+        self._dataset = dataset
         self._memory_mb = memory_mb
         self._start_timeout = start_timeout
         self.size = size
@@ -274,7 +277,7 @@ class WorkerPool:
         log.warning("a SPARQL worker died (exit code %s); replacing it", worker.process.exitcode)
 
     def _spawn(self) -> _Worker:
-        worker = _Worker(self._ctx, self._nquads, self._memory_mb)
+        worker = _Worker(self._ctx, self._dataset, self._memory_mb)
         with self._lock:
             self._workers.add(worker)
         return worker

@@ -54,7 +54,11 @@ class SparqlService:
         """Start the worker processes and wait until they have loaded the dataset (blocking, seconds)."""
         with self._start_lock:
             if self.embedded and self._pool is None:
-                pool = WorkerPool(self.store.dump(), self.settings.query_workers, self.settings.worker_memory_mb,
+                # a store on disk is opened read-only by each worker (shared through the page cache, seconds to
+                # open); an in-memory one is sent to each as N-Quads, which it loads into its own copy
+                path = getattr(self.store, "path", None)
+                dataset = str(path) if path is not None else self.store.dump()
+                pool = WorkerPool(dataset, self.settings.query_workers, self.settings.worker_memory_mb,
                                   queue_size=self.settings.query_queue)
                 pool.start()
                 self._pool = pool

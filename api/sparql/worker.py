@@ -1,4 +1,4 @@
-"""The child side of the worker pool: a process that holds a copy of the dataset and answers jobs.
+"""The child side of the worker pool: a process that opens the dataset and answers jobs.
 
 Oxigraph cannot interrupt a running query, so user queries never run in the server process;
 the parent kills a worker that runs over the time limit (``pool.py``). This module imports
@@ -39,7 +39,7 @@ def execute(store: ox.Store, job: dict) -> tuple:
         return ("error", 400, "Query evaluation failed", str(exc)[:2000], "query")
 
 
-def worker_main(conn, nquads: bytes, memory_mb: int) -> None:  # pragma: no cover - runs in a child
+def worker_main(conn, dataset: bytes | str, memory_mb: int) -> None:  # pragma: no cover - runs in a child
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
@@ -51,10 +51,13 @@ def worker_main(conn, nquads: bytes, memory_mb: int) -> None:  # pragma: no cove
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         except (ImportError, ValueError, OSError):
             pass  # no address-space limit on this platform: the time limit still holds
-    store = ox.Store()
-    if nquads:
-        store.load(nquads, format=ox.RdfFormat.N_QUADS)
-    del nquads
+    if isinstance(dataset, str):  # an on-disk store, never written again: shared with the server through the page cache
+        store = ox.Store.read_only(dataset)
+    else:
+        store = ox.Store()
+        if dataset:
+            store.load(dataset, format=ox.RdfFormat.N_QUADS)
+    del dataset
     threading.stack_size(WORKER_STACK_BYTES)
     serving = threading.Thread(target=serve_jobs, args=(conn, store), name="crlm-kg-sparql-jobs")
     serving.start()
@@ -64,7 +67,7 @@ def worker_main(conn, nquads: bytes, memory_mb: int) -> None:  # pragma: no cove
 def serve_jobs(conn, store: ox.Store) -> None:  # pragma: no cover - runs in a child
     """Answer jobs until the parent sends ``None`` or goes away. An "ok" reply is sent as
     ("ok", media, pieces) followed by that many byte strings."""
-    conn.send(("ready", len(store)))
+    conn.send(("ready",))  # no quad count: counting walks an on-disk store of millions of quads
     while True:
         try:
             job = conn.recv()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import pyoxigraph as ox
@@ -18,13 +19,18 @@ class EmbeddedStore:
 
     name = "embedded"
 
-    def __init__(self, quads: Iterable[ox.Quad] = (), store: ox.Store | None = None):
-        """A store of ``quads``, or the already filled ``store`` (which nothing else may change)."""
+    def __init__(self, quads: Iterable[ox.Quad] = (), store: ox.Store | None = None,
+                 fingerprint: dict[str, Any] | None = None, path: Path | None = None):
+        """A store of ``quads``, or the already filled ``store`` (which nothing else may change); ``fingerprint``
+        and ``path`` for a store read from disk (``persisted.open_persisted``), whose fingerprint is known."""
         self._store = store if store is not None else ox.Store()
         if store is None:
             self._store.extend(quads)
+        self._fingerprint = fingerprint
+        #: the on-disk dataset other processes may open read-only (``Store.read_only``); None: in memory only
+        self.path = path
         # counting walks every quad (4 ms at 56 k, seconds at 100x); the store never changes after this
-        self._triples = len(self._store)
+        self._triples = fingerprint["triples"] if fingerprint is not None else len(self._store)
 
     @classmethod
     def from_repository(cls) -> "EmbeddedStore":
@@ -32,6 +38,16 @@ class EmbeddedStore:
         store = ox.Store()
         load_repository(store)
         return cls(store=store)
+
+    @classmethod
+    def from_store_dir(cls, store_dir: Path) -> "EmbeddedStore":
+        """The same dataset as ``from_repository``, read-only from the on-disk store in ``store_dir`` (built there
+        first if the data files changed since): seconds instead of minutes at 100x the evidence, the data
+        version included."""
+        from .persisted import open_persisted
+
+        store, fingerprint, path = open_persisted(store_dir)
+        return cls(store=store, fingerprint=fingerprint, path=path)
 
     @classmethod
     def from_nquads(cls, data: bytes) -> "EmbeddedStore":
@@ -77,7 +93,9 @@ class EmbeddedStore:
         return self._store.dump(format=ox.RdfFormat.N_QUADS)
 
     def fingerprint(self) -> dict[str, Any]:
-        return fingerprint(self._store)
+        if self._fingerprint is None:  # the store never changes: computed once
+            self._fingerprint = fingerprint(self._store)
+        return dict(self._fingerprint)
 
     def close(self) -> None:
         """Nothing to release: the dataset is freed with the object."""

@@ -170,3 +170,15 @@ def test_summary_ranks_tied_trials_by_id_whatever_their_order():
     shown = [t["id"] for t in summary.build(answer)["trials"]]
     assert shown == ["A", "B", "C"]
     assert [t["id"] for t in summary.build({**answer, "trials": answer["trials"][::-1]})["trials"]] == shown
+
+
+def test_an_outcome_shows_its_stated_statistic_not_the_entailed_comparison(answers, repo_store):
+    """A figure typed crlm:HazardRatio is also a crlm:Comparison by entailment; the store may return either type
+    first. The answer must show the stated, specific one (the headline's statistic, and what a reader compares)."""
+    from crlm_kg.evidence.common import short
+
+    specific = {short(r["f"]): short(r["k"]) for r in repo_store.select(
+        "SELECT ?f ?k WHERE { ?f a ?k . ?k rdfs:subClassOf crlm:Comparison . FILTER(?k != crlm:Comparison) }")}
+    assert specific
+    shown = {o["id"]: o["kind"] for a in answers.values() for t in a["trials"] for o in t["outcomes"] if o["id"] in specific}
+    assert shown and all(kind == specific[figure] for figure, kind in shown.items())

@@ -28,11 +28,11 @@ class CountingLookup:
         self.evaluated: list[str] = []
         self.on_evaluate = on_evaluate
 
-    def evaluate(self, record):
+    def evaluate(self, record, view="full"):
         self.evaluated.append(record.id)
         if self.on_evaluate:
             self.on_evaluate()
-        return self.real.evaluate(record)
+        return self.real.evaluate(record, view)
 
 
 def _call(app, path: str, body: bytes, gone) -> dict:

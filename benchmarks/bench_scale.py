@@ -40,7 +40,7 @@ store = EmbeddedStore.from_repository()
 out = {"triples": store.triple_count(), "load_s": time.perf_counter() - t}
 from crlm_kg import startup_check
 t = time.perf_counter(); startup_check.check_store(store); out["startup_check_s"] = time.perf_counter() - t
-from crlm_kg.evidence import EvidenceLookup, apply_view
+from crlm_kg.evidence import EvidenceLookup
 t = time.perf_counter(); lookup = EvidenceLookup(store).warm(); out["lookup_warm_s"] = time.perf_counter() - t
 out["trials"] = len(lookup.structure.trials)
 from crlm_kg.queries import QueryLibrary
@@ -54,10 +54,16 @@ for query in library.all():
     out["queries"][query.name] = [statistics.median(times), len(rows)]
 from tests.evidence_helpers import EXAMPLE_FILES, record
 records = [record(p.name) for p in EXAMPLE_FILES]
-times = []
-for r in records:
-    t = time.perf_counter(); apply_view(lookup.evaluate(r), "summary", None, None); times.append((time.perf_counter() - t) * 1000)
-out["summary_ms"] = statistics.median(times)
+def median_ms(view):
+    times = []
+    for r in records:
+        t = time.perf_counter(); lookup.evaluate(r, view); times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+# as /evidence?view=summary computes it: each patient the first time (the tree results it needs are computed), then
+# again (they are kept), then the full answer
+out["summary_first_ms"] = median_ms("summary")
+out["summary_ms"] = median_ms("summary")
+out["full_ms"] = median_ms("full")
 import resource
 out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print("RESULT " + json.dumps(out))
@@ -199,7 +205,7 @@ def main() -> None:
             r = in_process(home)
             r["generate_s"] = generated
             print(f"{factor:>4}×: {r['triples']:,} triples, {r['trials']} trials; load {r['load_s']:.1f} s, start-up check {r['startup_check_s']:.1f} s, "
-                  f"lookup structure {r['lookup_warm_s']:.1f} s; in process summary view median {r['summary_ms']:.1f} ms, peak RSS {r['max_rss_mb']:.0f} MB",
+                  f"lookup structure {r['lookup_warm_s']:.1f} s; in process summary view median {r['summary_first_ms']:.1f} ms first time, {r['summary_ms']:.1f} ms again (full answer {r['full_ms']:.1f} ms), peak RSS {r['max_rss_mb']:.0f} MB",
                   flush=True)
             if not args.skip_serve:
                 # a SPARQL worker holds the whole graph: its default 2 GiB cap is too small at 100x

@@ -1,6 +1,6 @@
 """The evidence at 1×, 10× and 100× (issue 17), and cohort screening: every figure printed, none asserted.
 
-    .venv/bin/python benchmarks/bench_scale.py [--factors 1 10 100] [--patients 10000] [--skip-serve]
+    .venv/bin/python benchmarks/bench_scale.py [--factors 1 10 100] [--patients 10000] [--skip-serve] [--virtuoso]
 
 For each factor, ``scale_evidence.write_home`` writes a repository copy holding the evidence that many
 times (studies cloned with new IRIs), and
@@ -9,6 +9,9 @@ times (studies cloned with new IRIs), and
   example patients in process;
 - ``crlm-kg serve`` starts on it (one SPARQL worker): the time until /health answers, the resident memory
   of the server and of each of its worker processes, and the summary view over HTTP (median, p95).
+- with ``--virtuoso`` (needs Debian's virtuoso-opensource), bench_virtuoso.py: the same graph bulk-loaded into a
+  throwaway Virtuoso, the evidence answers through the remote store compared with the embedded store's, the
+  latency of both (a differing answer makes the exit status 1).
 Then each named query's time at the largest factor as a ratio to its 1× time (target ≤ 10×), and the
 screening throughput of generated patients at 1× (one process, and one per core).
 """
@@ -192,11 +195,13 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=10_000, help="generated patients for the screening figure (0: skip)")
     parser.add_argument("--skip-serve", action="store_true")
     parser.add_argument("--serve-timeout", type=float, default=300)
+    parser.add_argument("--virtuoso", action="store_true", help="also serve each factor's graph from Virtuoso (bench_virtuoso.py)")
     parser.add_argument("--worker-memory-mb", type=int, default=4096, help="SPARQL worker memory cap at 100x (default %(default)s MiB)")
     args = parser.parse_args()
     examples = [json.loads(p.read_text()) for p in sorted((ROOT / "data" / "examples" / "patients").glob("*.json"))]
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start (shared machines inflate every time)")
     results = {}
+    failed = False
     with tempfile.TemporaryDirectory(prefix="crlm-kg-scale-") as tmp:
         for factor in args.factors:
             t = time.perf_counter()
@@ -229,6 +234,13 @@ def main() -> None:
                       f"[{', '.join(f'{m:.0f}' for m in again.get('worker_rss_mb') or [] if m)}] MB; HTTP summary view p50 "
                       f"{again.get('http_summary_p50_ms', float('nan')):.1f} ms", flush=True)
             sys.stdout.flush()
+            if args.virtuoso:
+                import bench_virtuoso
+
+                print(f"       served from Virtuoso through the remote store ({factor}×):", flush=True)
+                big = factor >= 100  # one run per patient, and queries may take minutes on Virtuoso with VectorSize 1
+                extra = ["--repeats", "1", "--query-timeout", "5400"] if big else []
+                failed |= bench_virtuoso.run(home, extra) != 0
     base, top = min(results), max(results)
     if top != base:
         print(f"named queries at {top}× / {base}× (median of 3; target ≤ 10×; a query whose answer grows {top}× with the graph "
@@ -241,6 +253,8 @@ def main() -> None:
     if args.patients:
         for line in screening_throughput(args.patients):
             print(line)
+    if failed:
+        sys.exit("the remote store (Virtuoso) gave a different answer or triple count: see above")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ change to either is checked afresh.
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -143,5 +144,5 @@ def check_store_once(store) -> None:
     if marker is not None:
         try:
             marker.write_text("passed\n")
-        except OSError:  # a read-only store directory: checked again next time
-            pass
+        except OSError as exc:  # a read-only store directory: checked again next time
+            logging.getLogger(__name__).warning("cannot record the start-up check's pass beside the store (%s)", exc)

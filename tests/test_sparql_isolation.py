@@ -327,3 +327,42 @@ def test_health_p99_under_a_second_while_64_clients_send_slow_sparql(live_server
     assert p99 < 1.0 * FACTOR, f"/health p99 {p99:.2f} s (median {statistics.median(latencies):.2f} s) during the attack"
     assert statuses and set(statuses) <= {503, 429}, "a slow query was answered or failed otherwise"
     assert max(b["sparql"]["queue_depth"] for b in bodies) > 0  # the attack really queued for the workers
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+def test_a_message_arriving_in_pieces_is_read_whole_on_either_event_loop(loop_name):
+    """The pool waits for a worker's reply on the event loop. uvloop leaves a watched descriptor non-blocking, and
+    ``Connection`` reads one message with blocking reads: a message still arriving failed half-read (EAGAIN), and a
+    healthy worker was reported dead under concurrent queries. Each reply must arrive whole, on either loop."""
+    import multiprocessing
+
+    from crlm_kg.api.sparql.pool import _receive
+
+    if loop_name == "uvloop":
+        uvloop = pytest.importorskip("uvloop")  # a dependency: present wherever the project is installed
+        new_loop = uvloop.new_event_loop
+    else:
+        new_loop = asyncio.new_event_loop
+    parent, child = multiprocessing.Pipe(duplex=True)
+    message = os.urandom(4 << 20)  # larger than the pipe's buffer: the sender blocks until it is read
+
+    def send_later():
+        time.sleep(0.05)  # after the pool has started waiting on the descriptor
+        child.send_bytes(message)
+
+    async def receive():
+        sender = threading.Thread(target=send_later)
+        sender.start()
+        try:
+            return await _receive(parent, asyncio.get_running_loop().time() + 10, raw=True)
+        finally:
+            sender.join()
+
+    loop = new_loop()
+    try:
+        assert loop.run_until_complete(receive()) == message
+        assert os.get_blocking(parent.fileno())  # as Connection expects for the next message
+    finally:
+        loop.close()
+        parent.close()
+        child.close()

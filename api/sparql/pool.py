@@ -322,4 +322,7 @@ async def _receive(conn, deadline: float, raw: bool = False):
             raise QueryTimeout() from None
         finally:
             loop.remove_reader(fd)
+            # uvloop (libuv) leaves a watched descriptor non-blocking; ``Connection`` reads a message with blocking
+            # reads, and a message still arriving would fail half-read (EAGAIN) and look like a dead worker
+            os.set_blocking(fd, True)
     return conn.recv_bytes() if raw else conn.recv()

@@ -54,9 +54,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"crlm-kg serve: refusing to start, broken data file: {exc}", file=sys.stderr)
         return 1
     # behind nginx (deploy/nginx.conf), a cap on what uvicorn serves at once: past it, a 503 at once
-    # asyncio's own loop, even where uvloop is installed: under uvloop the SPARQL pool's waits on the workers' pipes
-    # failed with concurrent queries, and healthy workers were reported dead
-    options = dict(host=args.host, port=args.port, log_level=args.log_level, limit_concurrency=args.limit_concurrency, loop="asyncio")
+    options = dict(host=args.host, port=args.port, log_level=args.log_level, limit_concurrency=args.limit_concurrency)
     if args.workers > 1:
         # the evaluation holds the GIL: more cores need more processes. Each worker builds its own app (store,
         # evidence lookup, SPARQL workers) from the environment's settings; the data were checked above, once.

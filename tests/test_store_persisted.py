@@ -198,6 +198,8 @@ def test_the_fingerprint_hashes_the_sorted_canonical_lines_whatever_the_slicing(
 
 @pytest.mark.slow  # two app start-ups
 def test_the_sparql_workers_answer_from_the_disk_store_within_their_memory_cap(disk_store, repo_store):
+    """Under the default address-space cap (a worker on RocksDB reserves more address space than one holding the
+    graph in memory: at 1 GiB one could not start its job thread on a busy machine)."""
     from fastapi.testclient import TestClient
 
     from crlm_kg.api.app import create_app
@@ -206,7 +208,7 @@ def test_the_sparql_workers_answer_from_the_disk_store_within_their_memory_cap(d
     query = ("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY ?g")
     answers = []
     for store in (disk_store, repo_store):
-        with TestClient(create_app(Settings(query_workers=1, worker_memory_mb=1024), store)) as client:
+        with TestClient(create_app(Settings(query_workers=1), store)) as client:
             response = client.get("/sparql", params={"query": query}, headers={"Accept": "application/sparql-results+json"})
             assert response.status_code == 200, response.text
             answers.append(response.json()["results"]["bindings"])

@@ -134,6 +134,9 @@ def to_rdflib(quads: Iterable[ox.Quad]):
 # --------------------------------------------------------------------------- integrity
 
 
+_HASH_SLICE = 1 << 16  # sorted N-Quads lines hashed per slice (joining them all would be one more copy)
+
+
 def fingerprint(quads: Iterable[ox.Quad]) -> dict:
     """Triple count and a canonical SHA-256 of a dataset (any iterable of quads, a
     ``pyoxigraph.Store`` included): blank nodes are canonicalised, then the N-Quads lines are
@@ -155,5 +158,3 @@ def fingerprint(quads: Iterable[ox.Quad]) -> dict:
         digest.update(b"\n".join(lines[start:start + _HASH_SLICE]))
     return {"triples": triples, "sha256": digest.hexdigest()}
 
-
-_HASH_SLICE = 1 << 16

@@ -126,7 +126,7 @@ def check_store(store) -> None:
 
 def _pass_marker(store) -> Path | None:
     """Where a pass of this check on this on-disk store is recorded (None: the store is in memory)."""
-    path = getattr(store, "path", None)
+    path = store.capabilities.on_disk
     if path is None:
         return None
     digest = hashlib.sha256()

@@ -56,7 +56,7 @@ class SparqlService:
             if self.embedded and self._pool is None:
                 # a store on disk is opened read-only by each worker (shared through the page cache, seconds to
                 # open); an in-memory one is sent to each as N-Quads, which it loads into its own copy
-                path = getattr(self.store, "path", None)
+                path = self.store.capabilities.on_disk
                 dataset = str(path) if path is not None else self.store.dump()
                 pool = WorkerPool(dataset, self.settings.query_workers, self.settings.worker_memory_mb,
                                   queue_size=self.settings.query_queue)

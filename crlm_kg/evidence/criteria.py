@@ -16,7 +16,6 @@ of wording-only criteria is unknown, never vacuously met.
 from __future__ import annotations
 
 import itertools
-
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterable

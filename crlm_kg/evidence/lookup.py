@@ -83,15 +83,21 @@ class Leaves(dict):
     def _decide(self, iri: str) -> Leaf | None:
         criterion = self._criteria.get(iri)
         outcomes = [outcome for index in self._indexes for outcome in index.get(iri, ())]
-        char = (criterion.characteristic or "") if criterion else None
-        if outcomes:
-            if criterion is None:
-                return Leaf(condition_from_rows(None, outcomes), (), None)
-            return Leaf(condition_from_rows(criterion, outcomes), tuple(self._values.get(char, ())), self._reasons.get(char))
-        known = self._known
-        if criterion is not None and criterion.evaluable and (char in known.absent or char in known.intervals):
-            return derived.decide_by_implication(criterion, known)
-        return None
+        if not outcomes:
+            return _implied_leaf(criterion, self._known) if criterion is not None else None
+        if criterion is None:
+            return Leaf(condition_from_rows(None, outcomes), (), None)
+        char = criterion.characteristic or ""
+        return Leaf(condition_from_rows(criterion, outcomes), tuple(self._values.get(char, ())), self._reasons.get(char))
+
+
+def _implied_leaf(criterion: Any, known: derived.Implied) -> Leaf | None:
+    """The leaf of a criterion no fact decides, where implied knowledge does (its characteristic known to be
+    absent, or its value known to lie in an interval); None where it does not."""
+    char = criterion.characteristic or ""
+    if criterion.evaluable and (char in known.absent or char in known.intervals):
+        return derived.decide_by_implication(criterion, known)
+    return None
 
 
 class EvidenceLookup:
@@ -170,15 +176,13 @@ class EvidenceLookup:
                       {str(p): reason for p, _, reason in known.facts}, known)
 
     def _implied_leaves(self, known: derived.Implied) -> dict[str, Leaf]:
-        """Every leaf implied knowledge alone decides (a characteristic known to be absent, a value in an
-        interval), as ``_leaves`` decides it for a criterion no fact decides."""
+        """Every leaf implied knowledge alone decides, as ``_leaves`` decides it for a criterion no fact decides."""
         leaves: dict[str, Leaf] = {}
         for char in set(known.absent) | set(known.intervals):
             for criterion in self.structure.criteria_by_characteristic.get(char, []):
-                if criterion.evaluable:
-                    decided = derived.decide_by_implication(criterion, known)
-                    if decided is not None:
-                        leaves[criterion.iri] = decided
+                decided = _implied_leaf(criterion, known)
+                if decided is not None:
+                    leaves[criterion.iri] = decided
         return leaves
 
     def _decide_fong_criteria(self, leaves: dict[str, Leaf], fong: dict[str, Any]) -> None:

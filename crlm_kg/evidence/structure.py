@@ -303,7 +303,7 @@ class _SavedStructure:
 
     @classmethod
     def for_store(cls, store: Store) -> "_SavedStructure | None":
-        path = getattr(store, "path", None)
+        path = store.capabilities.on_disk
         if path is None:
             return None
         digest = hashlib.sha256(f"{sys.version}|{pickle.HIGHEST_PROTOCOL}".encode())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Protocol, runtime_checkable
 
 import pyoxigraph as ox
@@ -25,6 +26,9 @@ class Capabilities:
     dataset_graphs: tuple[str, ...]
     #: The name of the SPARQL dialect the engine speaks (see ``crlm_kg.store.dialects``).
     dialect: str
+    #: The on-disk dataset other processes may open read-only (``pyoxigraph.Store.read_only``), beside which
+    #: what is derived from it can be kept; None: the dataset is in memory, or remote.
+    on_disk: Path | None = None
 
 
 @runtime_checkable

@@ -57,7 +57,7 @@ class EmbeddedStore:
     @property
     def capabilities(self) -> Capabilities:
         graphs = tuple(sorted(g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode)))
-        return Capabilities(in_process=True, endpoint=None, dataset_graphs=graphs, dialect="standard")
+        return Capabilities(in_process=True, endpoint=None, dataset_graphs=graphs, dialect="standard", on_disk=self.path)
 
     def _run(self, query: str, bindings: Mapping[str, Any] | None = None):
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from . import operators
 from .common import plain, short
@@ -193,6 +193,45 @@ class TreeEvaluator:
                 results.clear()
             results[memo_key] = result
         return result
+
+    def evaluate_many(self, items: Sequence[tuple[Sequence[str], list[dict[str, Any]] | None]],
+                      build: Callable[[int, TreeResult], Any]) -> list[Any]:
+        """``[build(i, self.evaluate(roots, extra)) for i, (roots, extra) in enumerate(items)]``, by groups of trees.
+
+        A tree's result is a function of the patient's signature over the characteristics it reads (and of its
+        synthetic entries, fixed in ``items``), so trees reading the same characteristics are grouped once per
+        ``items`` list (the graph's), and a group's built values are kept per signature: a patient costs one
+        lookup per group, not one per tree (at 100x the evidence, a few hundred groups instead of 16 400 trees).
+        ``build`` must be a function of the index and the result alone; ``items`` must not change once passed."""
+        groups = self._groups_of(items)
+        out: list[Any] = [None] * len(items)
+        for characteristics, indexes, kept in groups:
+            signature = self._key_by_characteristics.get(characteristics)
+            if signature is None:
+                signature = self._key_by_characteristics[characteristics] = self._signature_id(
+                    tuple([self._signature(c) for c in characteristics]))
+            values = kept.get(signature)
+            if values is None:
+                values = [build(i, self.evaluate(items[i][0], items[i][1])) for i in indexes]
+                if len(kept) >= _MAX_RESULTS_PER_TREE:
+                    kept.clear()
+                kept[signature] = values
+            for i, value in zip(indexes, values):
+                out[i] = value
+        return out
+
+    def _groups_of(self, items: Sequence[tuple[Sequence[str], Any]]) -> list[tuple[tuple[str, ...], tuple[int, ...], dict]]:
+        """(characteristics, the indexes of the items whose trees read exactly those, their values per signature),
+        listed once per ``items`` list: the list is kept with its groups, so its id is never another list's."""
+        key = ("\0groups", id(items))
+        known = self._static.get(key)
+        if known is None or known[0] is not items:
+            by_characteristics: dict[tuple[str, ...], list[int]] = {}
+            for i, (roots, _) in enumerate(items):
+                tree = roots if isinstance(roots, tuple) else tuple(roots)
+                by_characteristics.setdefault(self._characteristics_under(tree, self._criteria_under(tree)), []).append(i)
+            known = self._static[key] = (items, [(chars, tuple(indexes), {}) for chars, indexes in by_characteristics.items()])
+        return known[1]
 
     def status(self, roots: list[str]) -> str:
         """The verdict of ``evaluate`` without building the criteria entries (cohort screening: most

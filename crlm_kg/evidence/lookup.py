@@ -114,6 +114,7 @@ class EvidenceLookup:
         self._criterion_static: dict[str, dict[str, Any]] = {}
         self._statement_static: dict[str, dict[str, Any]] = {}
         self._fact_cache: dict[tuple[str, str], dict[str, tuple[bool | None, ...]]] = {}
+        self._trial_tree_list: list[tuple[tuple[str, ...], None]] | None = None
 
     def warm(self) -> "EvidenceLookup":
         """Read the graph's structure now (at service start) rather than on the first patient."""
@@ -261,19 +262,27 @@ class EvidenceLookup:
                                   self._criterion_static)
         return evaluator, fong
 
+    def _trial_trees(self) -> list[tuple[tuple[str, ...], None]]:
+        """The trials' criteria trees, in ``structure.trials`` order, as ``TreeEvaluator.evaluate_many`` takes them
+        (one list per lookup: the evaluator groups its trees once)."""
+        if self._trial_tree_list is None:
+            self._trial_tree_list = [(tuple(holder["roots"]), None) for holder in self.structure.trials]
+        return self._trial_tree_list
+
+    def _trial_entry(self, index: int, tree) -> dict[str, Any]:
+        holder = self.structure.trials[index]
+        key = ("\0trial", holder["iri"])
+        entry = tree.derived.get(key)  # a function of the trial and its tree's result: built once, shared (read-only)
+        if entry is None:
+            entry = tree.derived[key] = trials.trial_entry(self._static(holder), TRIAL_STATUS[tree.status], tree.criteria, tree.missing)
+        return entry
+
     def _answer(self, prepared: "Prepared", evaluator: TreeEvaluator, fong: dict[str, Any], full: bool = True) -> dict[str, Any]:
         s = self.structure
         record, by_prop, stated, known = prepared.record, prepared.by_prop, prepared.stated, prepared.known
         side_json, tbs_json = prepared.side_json, prepared.tbs_json
         classes_facts = stated + ([(FONG_PROPERTY, fong["min"])] if fong.get("min") is not None and fong["min"] == fong["max"] else [])
-        trial_entries = []
-        for holder in s.trials:
-            tree = evaluator.evaluate(holder["roots"])
-            key = ("\0trial", holder["iri"])
-            entry = tree.derived.get(key)  # a function of the trial and its tree's result: built once, shared (read-only)
-            if entry is None:
-                entry = tree.derived[key] = trials.trial_entry(self._static(holder), TRIAL_STATUS[tree.status], tree.criteria, tree.missing)
-            trial_entries.append(entry)
+        trial_entries = evaluator.evaluate_many(self._trial_trees(), self._trial_entry)
         if full:
             order = {"eligible": 0, "undetermined": 1, "ineligible": 2}
             trial_entries.sort(key=lambda t: (order[t["status"]], t["designRank"], t["label"]))

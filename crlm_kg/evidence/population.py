@@ -33,6 +33,8 @@ BENEFIT = "Benefit"
 SETTING_FIELD = "liverMetastases.resectability"
 _SETTING_NAMES = {"Resectable": "resectable", "BorderlineResectable": "borderline resectable", "Unresectable": "unresectable"}
 # the keys of a statement's entry in the answer (internal bookkeeping such as the IRI stays out)
+# bound on what is kept per statement entry for reuse (a caution, an entry a caution changes)
+_MAX_SHARED_PER_ENTRY = 50_000
 _PUBLIC = ("id", "kind", "label", "text", "settings", "direction", "level", "gradingSystem", "issuedBy", "source", "quote",
            "supportedBy", "conflictsWith")
 
@@ -145,6 +147,28 @@ def _caution(statement: dict[str, Any], entry: dict[str, Any], prop: str, certai
     return caution
 
 
+def _caution_shared(statement: dict[str, Any], entry: dict[str, Any], prop: str, certainty: str, labels: dict[str, str],
+                    built: dict[tuple, tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """``_caution``, built once per statement entry (entries are shared by the patients whose population result
+    is the same) and shared (read-only): a statement's caution depends only on its entry."""
+    key = (id(entry), prop, certainty)
+    known = built.get(key)
+    if known is None or known[0] is not entry:  # the entry is kept with it, so its id is not reused meanwhile
+        known = built[key] = (entry, _caution(statement, entry, prop, certainty, labels))
+    return known[1]
+
+
+def _changed(entry: dict[str, Any], changes: dict[str, Any], built: dict[tuple, tuple[dict[str, Any], dict[str, Any]]]
+             ) -> dict[str, Any]:
+    """``{**entry, **changes}``, built once per entry and changes and shared (read-only): the summary view's
+    excluded or possibly excluded statement (without the per-patient lists of the cautions that exclude it)."""
+    key = (id(entry), *((k, tuple(v) if isinstance(v, list) else v) for k, v in changes.items()))
+    known = built.get(key)
+    if known is None or known[0] is not entry:  # the entry is kept with it, so its id is not reused meanwhile
+        known = built[key] = (entry, {**entry, **changes})
+    return known[1]
+
+
 def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]], evaluator: TreeEvaluator, resectability: Any,
            subclasses_of, labels: dict[str, str], cache: dict[str, dict[str, Any]] | None = None, detailed: bool = True
            ) -> tuple[list[dict[str, Any]], list[tuple], list[dict[str, Any]]]:
@@ -157,75 +181,96 @@ def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]],
     cache = cache if cache is not None else {}
     fixed_entries, fixed_ranks, with_tree = _without_tree(statements, holders, resectability, cache)
     entries, ranks = fixed_entries.copy(), fixed_ranks.copy()
-    for i, statement, roots, extra in with_tree:
-        entries[i], ranks[i] = _base_ranked(statement, evaluator.evaluate(roots, extra), cache)
+    items, indexes, tree_statements = with_tree
+    for i, (entry, rank) in zip(indexes, evaluator.evaluate_many(
+            items, lambda j, tree: _base_ranked(tree_statements[j], tree, cache))):
+        entries[i], ranks[i] = entry, rank
 
     cautioning, benefit = _roles(statements, cache)
+    shared = cache.setdefault("\0per entry", {})  # cautions and changed entries, per entry (see _caution_shared)
+    if len(shared) > _MAX_SHARED_PER_ENTRY:
+        shared.clear()
     cautions: list[dict[str, Any]] = []
     excluded: dict[str, list[dict[str, Any]]] = {}  # treatment class -> the certain cautions covering it
     possible: dict[str, list[dict[str, Any]]] = {}
     for i, prop, trigger in cautioning:
         statement, entry = statements[i], entries[i]
         if entry["applicability"] == trigger:
-            caution, target = _caution(statement, entry, prop, "certain", labels), excluded
+            certainty, target = "certain", excluded
         elif entry["applicability"] == UNKNOWN:
-            caution, target = _caution(statement, entry, prop, "possible", labels), possible
+            certainty, target = "possible", possible
         else:
             continue
+        caution = _caution_shared(statement, entry, prop, certainty, labels, shared)
         cautions.append(caution)
         for treatment in statement[prop]:
             for cls in subclasses_of(treatment):
                 target.setdefault(cls, []).append(caution)
 
     hits_of, maybe_of = _Hits(excluded), _Hits(possible)
-    for i, about in benefit if excluded or possible else ():
+    for about, group in benefit if excluded or possible else ():
         if about.isdisjoint(excluded) and about.isdisjoint(possible):
-            continue  # no caution covers its treatments (what _Hits would find, found faster)
-        statement, entry = statements[i], entries[i]
-        if hits_of.covers(statement, about):
-            entries[i] = {**entry, "applicability": DOES_NOT_APPLY}
-            if detailed:
-                entries[i]["excludedBy"] = hits_of(statement, about)
-            continue
-        if entry["applicability"] == APPLIES and maybe_of.covers(statement, about):
-            entries[i] = {**entry, "applicability": UNKNOWN, **({"possiblyExcludedBy": maybe_of(statement, about)} if detailed else {}),
-                          "missingFields": maybe_of.missing_fields(statement, about)}
+            continue  # no caution covers these treatments (what _Hits would find, found faster)
+        for i in group:
+            statement, entry = statements[i], entries[i]
+            if hits_of.covers(statement, about):
+                if detailed:
+                    entries[i] = {**entry, "applicability": DOES_NOT_APPLY, "excludedBy": hits_of(statement, about)}
+                else:
+                    entries[i] = _changed(entry, {"applicability": DOES_NOT_APPLY}, shared)
+                continue
+            if entry["applicability"] == APPLIES and maybe_of.covers(statement, about):
+                fields = maybe_of.missing_fields(statement, about)
+                if detailed:
+                    entries[i] = {**entry, "applicability": UNKNOWN, "possiblyExcludedBy": maybe_of(statement, about),
+                                  "missingFields": fields}
+                else:
+                    entries[i] = _changed(entry, {"applicability": UNKNOWN, "missingFields": fields}, shared)
     return entries, ranks, cautions
 
 
 def _without_tree(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]], resectability: Any,
-                  cache: dict[Any, Any]) -> tuple[list[Any], list[Any], list[tuple[int, dict[str, Any], tuple[str, ...], Any]]]:
+                  cache: dict[Any, Any]) -> tuple[list[Any], list[Any], tuple[list[Any], list[int], list[dict[str, Any]]]]:
     """The entries and ranks of the statements whose population is at most their setting (a function of the
     patient's resectability alone: listed once per resectability), with a gap (None) for each statement with a
-    criteria tree; and those statements (index, statement, tree roots, setting criterion or None)."""
+    criteria tree; and those statements: their trees ((roots, setting criterion or None), as
+    ``TreeEvaluator.evaluate_many`` takes them), their indexes, the statements."""
     key = ("\0without-tree", id(statements), str(resectability))
     known = cache.get(key)
     if known is None or known[0] is not statements:
         entries: list[Any] = [None] * len(statements)
         ranks: list[Any] = [None] * len(statements)
-        with_tree = []
+        items, indexes, tree_statements = [], [], []
         for i, statement in enumerate(statements):
             holder = holders.get(statement["iri"])
             if holder:
                 # its setting criterion joins its tree (a function of the resectability, like this list)
                 extra = [_setting_cached(statement, resectability, cache)] if statement["settings"] else None
-                with_tree.append((i, statement, tuple(holder["roots"]), extra))
+                items.append((tuple(holder["roots"]), extra))
+                indexes.append(i)
+                tree_statements.append(statement)
                 continue
             tree = _setting_only(statement, resectability, cache) if statement["settings"] else None
             entries[i], ranks[i] = _base_ranked(statement, tree, cache)
-        known = cache[key] = (statements, entries, ranks, with_tree)
+        known = cache[key] = (statements, entries, ranks, (items, indexes, tree_statements))
     return known[1], known[2], known[3]
 
 
-def _roles(statements: list[dict[str, Any]], cache: dict[Any, Any]) -> tuple[list[tuple[int, str, str]], list[tuple[int, frozenset[str]]]]:
+def _roles(statements: list[dict[str, Any]], cache: dict[Any, Any]
+           ) -> tuple[list[tuple[int, str, str]], list[tuple[frozenset[str], list[int]]]]:
     """The statements that caution (index, property, the applicability that makes the caution certain) and the
-    statements of benefit (index, their treatments): read once per list of statements (the graph's)."""
+    statements of benefit, grouped by their treatments (a caution covers a treatment set or not, whichever statement
+    is about it): read once per list of statements (the graph's)."""
     key = ("\0roles", id(statements))
     known = cache.get(key)
     if known is None or known[0] is not statements:
         cautioning = [(i, prop, trigger) for i, s in enumerate(statements)
                       for prop, trigger in (("cautionAgainst", APPLIES), ("restrictsTreatment", DOES_NOT_APPLY)) if s[prop]]
-        benefit = [(i, frozenset(s["aboutTreatment"])) for i, s in enumerate(statements) if s.get("directionClass") == BENEFIT]
+        benefit_by_treatments: dict[frozenset[str], list[int]] = {}
+        for i, s in enumerate(statements):
+            if s.get("directionClass") == BENEFIT:
+                benefit_by_treatments.setdefault(frozenset(s["aboutTreatment"]), []).append(i)
+        benefit = list(benefit_by_treatments.items())
         known = cache[key] = (statements, cautioning, benefit)
     return known[1], known[2]
 

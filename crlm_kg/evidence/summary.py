@@ -86,8 +86,11 @@ def _trial_summary(t: dict[str, Any]) -> dict[str, Any]:
             "registryIds": t["registryIds"], "status": t["status"], "recruitment": t["recruitment"], "headline": headline}
 
 
-def deciding_fields(answer: dict[str, Any]) -> list[dict[str, Any]]:
-    """Missing fields that would decide undetermined verdicts, ranked by how many verdicts each decides."""
+def deciding_fields(answer: dict[str, Any], trial_fields: Counter | None = None, statement_fields: Counter | None = None
+                    ) -> list[dict[str, Any]]:
+    """Missing fields that would decide undetermined verdicts, ranked by how many verdicts each decides.
+    ``trial_fields`` / ``statement_fields``: the undetermined trials' and unknown statements' missing-field lists
+    counted (as ``build`` counts them in its pass); counted from the answer when not given."""
     counts: dict[str, dict[str, int]] = {}
 
     def add(fields, kind, times=1):
@@ -95,10 +98,14 @@ def deciding_fields(answer: dict[str, Any]) -> list[dict[str, Any]]:
             counts.setdefault(f, {"trials": 0, "statements": 0, "scores": 0})[kind] += times
 
     # many verdicts miss the same fields: each distinct list is counted once, with its multiplicity
-    for fields, times in Counter(tuple(t["missingFields"]) for t in answer["trials"] if t["status"] == "undetermined").items():
+    if trial_fields is None:
+        trial_fields = Counter(tuple(t["missingFields"]) for t in answer["trials"] if t["status"] == "undetermined")
+    if statement_fields is None:
+        statement_fields = Counter(tuple(s.get("missingFields") or ()) for s in answer["recommendations"]
+                                   if s["applicability"] == "unknown")
+    for fields, times in trial_fields.items():
         add(fields, "trials", times)
-    for fields, times in Counter(tuple(s.get("missingFields") or ()) for s in answer["recommendations"]
-                                 if s["applicability"] == "unknown").items():
+    for fields, times in statement_fields.items():
         add(fields, "statements", times)
     d = answer["derived"]
     fong = d.get("fongScore") or {}
@@ -120,38 +127,60 @@ def build(answer: dict[str, Any], ranks: list[tuple] | None = None) -> dict[str,
     statements = answer["recommendations"]
     if ranks is None:
         ranks = [statement_order(s) for s in statements]
-    applying: list[int] = []
-    not_applying = unknown = recommendations_applying = 0
-    for i, s in enumerate(statements):  # one pass: at 100x the evidence this list is long
+    # one pass over the statements (at 100x the evidence the list is long): recommendations rank before
+    # evidence statements, so the shown ones come from the applying recommendations first
+    applying_recommendations: list[int] = []
+    applying_statements: list[int] = []
+    subgroup_candidates: list[int] = []
+    not_applying = 0
+    unknown_fields: Counter = Counter()
+    for i, s in enumerate(statements):
         applicability = s["applicability"]
         if applicability == "applies":
-            applying.append(i)
-            recommendations_applying += s["kind"] == "recommendation"
+            if s["kind"] == "recommendation":
+                applying_recommendations.append(i)
+            else:
+                applying_statements.append(i)
+                if ranks[i][_SUBGROUP_PLACE] < 0:
+                    subgroup_candidates.append(i)
         elif applicability == "does-not-apply":
             not_applying += 1
         elif applicability == "unknown":
-            unknown += 1
-    shown = [statements[i] for i in heapq.nsmallest(LIMITS["recommendations"], applying, key=ranks.__getitem__)]
-    subgroup = [statements[i] for i in heapq.nsmallest(
-        LIMITS["subgroupFindings"], (i for i in applying if statements[i]["kind"] != "recommendation" and ranks[i][_SUBGROUP_PLACE] < 0),
-        key=ranks.__getitem__)]
-    trials = [t for t in answer["trials"] if t["status"] in ("eligible", "undetermined")]
-    trials.sort(key=trial_order)
+            unknown_fields[tuple(s.get("missingFields") or ())] += 1
+    limit = LIMITS["recommendations"]
+    shown = heapq.nsmallest(limit, applying_recommendations, key=ranks.__getitem__)
+    if len(shown) < limit:
+        shown += heapq.nsmallest(limit - len(shown), applying_statements, key=ranks.__getitem__)
+    shown = [statements[i] for i in shown]
+    subgroup = [statements[i] for i in heapq.nsmallest(LIMITS["subgroupFindings"], subgroup_candidates, key=ranks.__getitem__)]
+    eligible = undetermined = 0
+    open_trials = []
+    trial_fields: Counter = Counter()
+    for t in answer["trials"]:
+        status = t["status"]
+        if status == "eligible":
+            eligible += 1
+            open_trials.append(t)
+        elif status == "undetermined":
+            undetermined += 1
+            open_trials.append(t)
+            trial_fields[tuple(t["missingFields"])] += 1
+    trials = heapq.nsmallest(LIMITS["trials"], open_trials, key=trial_order)  # trial_order ends with the id: no ties
     cautions = sorted(answer["cautions"], key=lambda c: (c["certainty"] != "certain", c["id"]))
     return {
         "cautions": [_caution_summary(c) for c in cautions],
         "subgroupFindings": [{**_statement_summary(s), "subgroup": [c["text"] for c in subgroup_criteria(s)]}
                              for s in subgroup],
         "recommendations": [_statement_summary(s) for s in shown],
-        "trials": [_trial_summary(t) for t in trials[:LIMITS["trials"]]],
-        "decidingFields": deciding_fields(answer)[:LIMITS["decidingFields"]],
+        "trials": [_trial_summary(t) for t in trials],
+        "decidingFields": deciding_fields(answer, trial_fields, unknown_fields)[:LIMITS["decidingFields"]],
         "counts": {
-            "recommendationsApplying": recommendations_applying,
-            "statementsApplying": len(applying) - recommendations_applying,
+            "recommendationsApplying": len(applying_recommendations),
+            "statementsApplying": len(applying_statements),
             "statementsNotApplying": not_applying,
-            "statementsUnknown": unknown,
-            "trialsEligible": sum(1 for t in trials if t["status"] == "eligible"),
-            "trialsUndetermined": sum(1 for t in trials if t["status"] == "undetermined"),
+            "statementsUnknown": sum(unknown_fields.values()),
+            "trialsEligible": eligible,
+            "trialsUndetermined": undetermined,
             "cautionsCertain": sum(1 for c in cautions if c["certainty"] == "certain"),
             "cautionsPossible": sum(1 for c in cautions if c["certainty"] == "possible"),
         },

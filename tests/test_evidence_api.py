@@ -133,6 +133,7 @@ def test_braf_v600e_prognosis_is_a_subgroup_finding_of_a_braf_patient(client):
     assert all(f["id"] != "Stmt_BRAFV600EWorsePrognosis" for f in other["subgroupFindings"] + other["recommendations"])
 
 
+@pytest.mark.slow  # over 1.5 s: make test runs it, make test-fast does not
 def test_every_answer_fits_the_documented_response_model(client, lookup):
     """The routes send the answer's JSON without validating it against their response model at each request
     (it cost more than the lookup); this test holds them to it: every example and generated patient's answer, in

@@ -118,6 +118,7 @@ def test_generated_patients_get_the_same_answers_whatever_the_order(repo_store):
         fresh = EvidenceLookup(repo_store)
 
 
+@pytest.mark.slow  # over 1.5 s: make test runs it, make test-fast does not
 def test_a_tree_on_one_characteristic_tells_an_implied_value_from_a_missing_one(repo_store):
     """A trial whose only criteria read the disease-free interval and the extrahepatic sites: the record gives
     neither, but synchronous timing implies DFI < 12 months and "no extrahepatic disease" implies no site. The
@@ -158,6 +159,7 @@ def test_a_tree_on_one_characteristic_tells_an_implied_value_from_a_missing_one(
         assert by_id(answers["silent"]["trials"], "ImplTrial2")["status"] == "undetermined"
 
 
+@pytest.mark.slow  # over 1.5 s: make test runs it, make test-fast does not
 def test_forgetting_the_signature_table_never_gives_another_patients_result(repo_store, monkeypatch):
     """The tree-result keys number the patients' signatures; the table is bounded. With room for one signature it
     is forgotten at almost every tree, and every answer must still be the patient's own."""

@@ -540,6 +540,7 @@ def test_report_json_and_text():
 # --------------------------------------------------------------------------- shapes and examples
 
 
+@pytest.mark.slow  # over 1.5 s: make test runs it, make test-fast does not
 def test_shape_gates_pass():
     gates = patients.shape_gates()
     assert [g.name for g in gates] == ["patient shapes well-formed", "patient examples"]

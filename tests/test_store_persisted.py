@@ -36,6 +36,7 @@ def test_same_data_version_and_triples_as_the_in_memory_store(disk_store, repo_s
     assert persisted.graphs.fingerprint(disk_store._store) == repo_store.fingerprint()
 
 
+@pytest.mark.slow  # over 1.5 s: make test runs it, make test-fast does not
 def test_same_evidence_answers_as_the_in_memory_store(disk_store, answers):
     from crlm_kg.evidence import EvidenceLookup
 
@@ -144,6 +145,7 @@ def _structure(store, saved: bool = True):
     return structure, _cached_names()
 
 
+@pytest.mark.slow  # over 1.5 s: make test runs it, make test-fast does not
 def test_the_saved_structure_is_the_one_read_from_the_store(disk_store, monkeypatch):
     from crlm_kg.evidence import structure as module
 

@@ -171,3 +171,24 @@ def test_forgetting_the_signature_table_never_gives_another_patients_result(repo
     shared = EvidenceLookup(repo_store)
     for name in names + list(reversed(names)):
         assert shared.evaluate(record(name)) == fresh[name], name
+
+
+def _trial_evaluator(lookup, patient):
+    prepared = lookup.prepare(record(patient))
+    evaluator, _ = lookup.evaluator(prepared, lookup._leaves(prepared.query_facts, prepared.known))
+    return evaluator
+
+
+def test_trees_reading_the_same_characteristics_are_kept_as_one_group_per_signature(repo_store):
+    """``evaluate_many`` keeps a group's results per signature of the characteristics its trees read: for every
+    patient, after any other, each tree's result is the one a fresh evaluator gives that tree alone."""
+    shared = EvidenceLookup(repo_store)
+    items = [(tuple(holder["roots"]), None) for holder in shared.structure.trials]
+    names = [p.name for p in EXAMPLE_FILES[:4]]
+    for name in names + list(reversed(names)):
+        grouped = _trial_evaluator(shared, name).evaluate_many(items, lambda i, tree: tree)
+        alone = _trial_evaluator(EvidenceLookup(repo_store), name)
+        assert grouped == [alone.evaluate(roots) for roots, _ in items], name
+    groups = _trial_evaluator(shared, names[0])._groups_of(items)
+    assert sorted(i for _, indexes, _ in groups for i in indexes) == list(range(len(items)))  # each tree in one group
+    assert 1 < len(groups) < len(items)  # trials share characteristic sets, and not all read the same ones

@@ -186,7 +186,7 @@ def test_trees_reading_the_same_characteristics_are_kept_as_one_group_per_signat
     items = [(tuple(holder["roots"]), None) for holder in shared.structure.trials]
     names = [p.name for p in EXAMPLE_FILES[:4]]
     for name in names + list(reversed(names)):
-        grouped = _trial_evaluator(shared, name).evaluate_many(items, lambda i, tree: tree)
+        grouped, _ = _trial_evaluator(shared, name).evaluate_many(items, lambda i, tree: tree)
         alone = _trial_evaluator(EvidenceLookup(repo_store), name)
         assert grouped == [alone.evaluate(roots) for roots, _ in items], name
     groups = _trial_evaluator(shared, names[0])._groups_of(items)

@@ -195,30 +195,37 @@ class TreeEvaluator:
         return result
 
     def evaluate_many(self, items: Sequence[tuple[Sequence[str], list[dict[str, Any]] | None]],
-                      build: Callable[[int, TreeResult], Any]) -> list[Any]:
-        """``[build(i, self.evaluate(roots, extra)) for i, (roots, extra) in enumerate(items)]``, by groups of trees.
+                      build: Callable[[int, TreeResult], Any],
+                      summarise: Callable[[Sequence[int], list[Any]], Any] | None = None) -> tuple[list[Any], list[Any]]:
+        """``[build(i, self.evaluate(roots, extra)) for i, (roots, extra) in enumerate(items)]``, by groups of trees;
+        with ``summarise``, also ``summarise(indexes, values)`` of each group (its items' indexes and built values).
 
         A tree's result is a function of the patient's signature over the characteristics it reads (and of its
         synthetic entries, fixed in ``items``), so trees reading the same characteristics are grouped once per
-        ``items`` list (the graph's), and a group's built values are kept per signature: a patient costs one
-        lookup per group, not one per tree (at 100x the evidence, a few hundred groups instead of 16 400 trees).
-        ``build`` must be a function of the index and the result alone; ``items`` must not change once passed."""
+        ``items`` list (the graph's), and a group's built values and summary are kept per signature: a patient
+        costs one lookup per group, not one per tree (at 100x the evidence, a few hundred groups instead of
+        16 400 trees). ``build`` and ``summarise`` must be functions of their arguments alone, and the same ones
+        at every call with one ``items`` list (what is kept is theirs); ``items`` must not change once passed."""
         groups = self._groups_of(items)
         out: list[Any] = [None] * len(items)
+        summaries: list[Any] = []
         for characteristics, indexes, kept in groups:
             signature = self._key_by_characteristics.get(characteristics)
             if signature is None:
                 signature = self._key_by_characteristics[characteristics] = self._signature_id(
                     tuple([self._signature(c) for c in characteristics]))
-            values = kept.get(signature)
-            if values is None:
+            known = kept.get(signature)
+            if known is None:
                 values = [build(i, self.evaluate(items[i][0], items[i][1])) for i in indexes]
+                known = (values, summarise(indexes, values) if summarise is not None else None)
                 if len(kept) >= _MAX_RESULTS_PER_TREE:
                     kept.clear()
-                kept[signature] = values
-            for i, value in zip(indexes, values):
+                kept[signature] = known
+            for i, value in zip(indexes, known[0]):
                 out[i] = value
-        return out
+            if summarise is not None:
+                summaries.append(known[1])
+        return out, summaries
 
     def _groups_of(self, items: Sequence[tuple[Sequence[str], Any]]) -> list[tuple[tuple[str, ...], tuple[int, ...], dict]]:
         """(characteristics, the indexes of the items whose trees read exactly those, their values per signature),

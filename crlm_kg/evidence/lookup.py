@@ -100,6 +100,11 @@ def _implied_leaf(criterion: Any, known: derived.Implied) -> Leaf | None:
     return None
 
 
+def _trial_tally(indexes, entries: list[dict[str, Any]]) -> "summary.TrialTally":
+    """The summary's tally of one group of trial trees (``TreeEvaluator.evaluate_many`` keeps it per signature)."""
+    return summary.TrialTally.of(entries)
+
+
 class EvidenceLookup:
     """Evaluate patients against the graph in ``store``: the structure is read once, then one SPARQL query per patient
     about the facts not seen before. What does not depend on the patient, or depends only on a fact or on a tree's
@@ -282,12 +287,12 @@ class EvidenceLookup:
         record, by_prop, stated, known = prepared.record, prepared.by_prop, prepared.stated, prepared.known
         side_json, tbs_json = prepared.side_json, prepared.tbs_json
         classes_facts = stated + ([(FONG_PROPERTY, fong["min"])] if fong.get("min") is not None and fong["min"] == fong["max"] else [])
-        trial_entries = evaluator.evaluate_many(self._trial_trees(), self._trial_entry)
+        trial_entries, trial_tallies = evaluator.evaluate_many(self._trial_trees(), self._trial_entry, _trial_tally)
         if full:
             order = {"eligible": 0, "undetermined": 1, "ineligible": 2}
             trial_entries.sort(key=lambda t: (order[t["status"]], t["designRank"], t["label"]))
         # the full answer lists every statement in rank order; the summary shows a few, ranked where they are picked
-        statements, ranks, cautions = population.assess(s.statements, s.holders, evaluator, by_prop.get(RESECTABILITY_PROPERTY),
+        statements, ranks, cautions, tally = population.assess(s.statements, s.holders, evaluator, by_prop.get(RESECTABILITY_PROPERTY),
                                                         s.subclasses_of, s.labels, self._statement_static, detailed=full)
         if full:
             order_of = sorted(range(len(statements)), key=ranks.__getitem__)  # a caution does not change a rank
@@ -300,7 +305,9 @@ class EvidenceLookup:
                                          | {i[2] for i in known.intervals.values()})
         result = {"patient": record.id, "derived": derived_json, "trials": trial_entries, "recommendations": statements,
                   "cautions": cautions}
-        result["summary"] = summary.build(result, ranks)
+        # the full view's summary is built from its lists (a cross-check of the tallies: tests/test_evidence_summary.py)
+        result["summary"] = summary.build(result, ranks, None, None) if full else \
+            summary.build(result, ranks, tally, summary.TrialTally.merged(trial_tallies))
         if not full:
             return {"patient": result["patient"], "summary": result["summary"], "derived": derived_json}
         return {"patient": result["patient"], "summary": result["summary"], "derived": derived_json, "trials": trial_entries,

@@ -171,20 +171,23 @@ def _changed(entry: dict[str, Any], changes: dict[str, Any], built: dict[tuple, 
 
 def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]], evaluator: TreeEvaluator, resectability: Any,
            subclasses_of, labels: dict[str, str], cache: dict[str, dict[str, Any]] | None = None, detailed: bool = True
-           ) -> tuple[list[dict[str, Any]], list[tuple], list[dict[str, Any]]]:
+           ) -> tuple[list[dict[str, Any]], list[tuple], list[dict[str, Any]], summary.Tally]:
     """(statement entries with applicability, in the graph's order; their ranks, ``summary.statement_order``;
-    cautions) for one patient. The summary alone needs only the first few of the ranked entries: no full sort.
+    cautions; the entries' ``summary.Tally``, from the tallies kept per list of entries) for one patient. The summary alone needs only the first few of the ranked entries: no full sort.
     ``detailed=False`` (the summary): an excluded statement's entry does not list the cautions that exclude it.
 
     Entries are shared between answers (built once per statement and population result): an entry this
     function changes for one patient (a caution excludes its treatment) is copied first."""
     cache = cache if cache is not None else {}
-    fixed_entries, fixed_ranks, with_tree = _without_tree(statements, holders, resectability, cache)
+    fixed_entries, fixed_ranks, fixed_tally, with_tree = _without_tree(statements, holders, resectability, cache)
     entries, ranks = fixed_entries.copy(), fixed_ranks.copy()
     items, indexes, tree_statements = with_tree
-    for i, (entry, rank) in zip(indexes, evaluator.evaluate_many(
-            items, lambda j, tree: _base_ranked(tree_statements[j], tree, cache))):
+    values, group_tallies = evaluator.evaluate_many(
+        items, lambda j, tree: _base_ranked(tree_statements[j], tree, cache),
+        lambda group, built: summary.Tally.of([v[0] for v in built], [v[1] for v in built], [indexes[j] for j in group]))
+    for i, (entry, rank) in zip(indexes, values):
         entries[i], ranks[i] = entry, rank
+    replaced: dict[int, dict[str, Any]] = {}  # index -> the entry a caution replaced, as tallied
 
     cautioning, benefit = _roles(statements, cache)
     shared = cache.setdefault("\0per entry", {})  # cautions and changed entries, per entry (see _caution_shared)
@@ -214,27 +217,33 @@ def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]],
         for i in group:
             statement, entry = statements[i], entries[i]
             if hits_of.covers(statement, about):
+                replaced.setdefault(i, entry)
                 if detailed:
                     entries[i] = {**entry, "applicability": DOES_NOT_APPLY, "excludedBy": hits_of(statement, about)}
                 else:
                     entries[i] = _changed(entry, {"applicability": DOES_NOT_APPLY}, shared)
                 continue
             if entry["applicability"] == APPLIES and maybe_of.covers(statement, about):
+                replaced.setdefault(i, entry)
                 fields = maybe_of.missing_fields(statement, about)
                 if detailed:
                     entries[i] = {**entry, "applicability": UNKNOWN, "possiblyExcludedBy": maybe_of(statement, about),
                                   "missingFields": fields}
                 else:
                     entries[i] = _changed(entry, {"applicability": UNKNOWN, "missingFields": fields}, shared)
-    return entries, ranks, cautions
+    tally = summary.Tally.merged([fixed_tally, *group_tallies])
+    tally.without(replaced)
+    for i in replaced:
+        tally.add(i, entries[i], ranks[i])
+    return entries, ranks, cautions, tally
 
 
 def _without_tree(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]], resectability: Any,
-                  cache: dict[Any, Any]) -> tuple[list[Any], list[Any], tuple[list[Any], list[int], list[dict[str, Any]]]]:
+                  cache: dict[Any, Any]) -> tuple[list[Any], list[Any], summary.Tally, tuple[list[Any], list[int], list[dict[str, Any]]]]:
     """The entries and ranks of the statements whose population is at most their setting (a function of the
     patient's resectability alone: listed once per resectability), with a gap (None) for each statement with a
-    criteria tree; and those statements: their trees ((roots, setting criterion or None), as
-    ``TreeEvaluator.evaluate_many`` takes them), their indexes, the statements."""
+    criteria tree; the tally of the entries there; and the statements with a tree: their trees ((roots, setting
+    criterion or None), as ``TreeEvaluator.evaluate_many`` takes them), their indexes, the statements."""
     key = ("\0without-tree", id(statements), str(resectability))
     known = cache.get(key)
     if known is None or known[0] is not statements:
@@ -252,8 +261,10 @@ def _without_tree(statements: list[dict[str, Any]], holders: dict[str, dict[str,
                 continue
             tree = _setting_only(statement, resectability, cache) if statement["settings"] else None
             entries[i], ranks[i] = _base_ranked(statement, tree, cache)
-        known = cache[key] = (statements, entries, ranks, (items, indexes, tree_statements))
-    return known[1], known[2], known[3]
+        fixed = [i for i, entry in enumerate(entries) if entry is not None]
+        tally = summary.Tally.of([entries[i] for i in fixed], [ranks[i] for i in fixed], fixed)
+        known = cache[key] = (statements, entries, ranks, tally, (items, indexes, tree_statements))
+    return known[1], known[2], known[3], known[4]
 
 
 def _roles(statements: list[dict[str, Any]], cache: dict[Any, Any]

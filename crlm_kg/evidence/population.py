@@ -32,9 +32,9 @@ _APPLICABILITY = {MET: APPLIES, NOT_MET: DOES_NOT_APPLY, UNKNOWN: UNKNOWN}
 BENEFIT = "Benefit"
 SETTING_FIELD = "liverMetastases.resectability"
 _SETTING_NAMES = {"Resectable": "resectable", "BorderlineResectable": "borderline resectable", "Unresectable": "unresectable"}
-# the keys of a statement's entry in the answer (internal bookkeeping such as the IRI stays out)
 # bound on what is kept per statement entry for reuse (a caution, an entry a caution changes)
 _MAX_SHARED_PER_ENTRY = 50_000
+# the keys of a statement's entry in the answer (internal bookkeeping such as the IRI stays out)
 _PUBLIC = ("id", "kind", "label", "text", "settings", "direction", "level", "gradingSystem", "issuedBy", "source", "quote",
            "supportedBy", "conflictsWith")
 
@@ -173,7 +173,8 @@ def assess(statements: list[dict[str, Any]], holders: dict[str, dict[str, Any]],
            subclasses_of, labels: dict[str, str], cache: dict[str, dict[str, Any]] | None = None, detailed: bool = True
            ) -> tuple[list[dict[str, Any]], list[tuple], list[dict[str, Any]], summary.Tally]:
     """(statement entries with applicability, in the graph's order; their ranks, ``summary.statement_order``;
-    cautions; the entries' ``summary.Tally``, from the tallies kept per list of entries) for one patient. The summary alone needs only the first few of the ranked entries: no full sort.
+    cautions; the entries' ``summary.Tally``, from the tallies kept per list of entries) for one patient. The
+    summary alone needs only the first few of the ranked entries: no full sort.
     ``detailed=False`` (the summary): an excluded statement's entry does not list the cautions that exclude it.
 
     Entries are shared between answers (built once per statement and population result): an entry this

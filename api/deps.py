@@ -21,15 +21,17 @@ from crlm_kg.store import Store
 from .problems import read_body
 
 
-def get_settings(request: Request) -> Settings:
+# async although they only read app.state: FastAPI runs a plain-def dependency in its thread pool, and three
+# thread hand-overs per request cost more than the summary's whole evidence lookup at 1x
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
-def get_lookup(request: Request) -> EvidenceLookup:
+async def get_lookup(request: Request) -> EvidenceLookup:
     lookup = request.app.state.lookup
     if lookup is None:
         # built by the lifespan before the server accepts connections; never lazily by a request

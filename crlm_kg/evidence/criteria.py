@@ -138,7 +138,7 @@ class TreeEvaluator:
         # characteristic IRI -> a hashable account of everything this patient's record says about it (see ``evaluate``)
         self.signature_of = signature_of
         self._signature_memo: dict[str | None, Any] = {}  # this patient's
-        self._key_by_characteristics: dict[tuple[str, ...], tuple] = {}  # this patient's: characteristic set -> signatures
+        self._key_by_characteristics: dict[tuple[str, ...], int] = {}  # this patient's: characteristic set -> its signature's number
         self._static = static_cache if static_cache is not None else {}  # per-criterion parts that do not depend on the patient
         # node -> evaluable, and (criterion, verdict, shown value, implication) -> its JSON entry: both hold for
         # every patient, so they live in the shared cache (answers are read-only; see EvidenceLookup)
@@ -169,10 +169,7 @@ class TreeEvaluator:
             plan = self._criteria_under(tree)
             known_tree = self._trees[tree] = (plan, self._characteristics_under(tree, plan), self._results.setdefault(tree, {}))
         plan, characteristics, results = known_tree
-        signature = self._key_by_characteristics.get(characteristics)
-        if signature is None:
-            signature = self._key_by_characteristics[characteristics] = self._signature_id(tuple([self._signature(c) for c in characteristics]))
-        memo_key = (signature, tuple([(e["id"], e["status"], e["patientValue"]) for e in extra]) if extra else ())
+        memo_key = (self._signature_key(characteristics), tuple([(e["id"], e["status"], e["patientValue"]) for e in extra]) if extra else ())
         try:
             known = results.get(memo_key)
         except TypeError:  # an unhashable value (a synthetic entry's list): computed, not kept
@@ -210,10 +207,7 @@ class TreeEvaluator:
         out: list[Any] = [None] * len(items)
         summaries: list[Any] = []
         for characteristics, indexes, kept in groups:
-            signature = self._key_by_characteristics.get(characteristics)
-            if signature is None:
-                signature = self._key_by_characteristics[characteristics] = self._signature_id(
-                    tuple([self._signature(c) for c in characteristics]))
+            signature = self._signature_key(characteristics)
             known = kept.get(signature)
             if known is None:
                 values = [build(i, self.evaluate(items[i][0], items[i][1])) for i in indexes]
@@ -277,6 +271,13 @@ class TreeEvaluator:
             listed = self._tree_characteristics[tree] = tuple(sorted({self.criteria[iri].characteristic for iri in plan
                                                                       if self.criteria[iri].characteristic}))
         return listed
+
+    def _signature_key(self, characteristics: tuple[str, ...]) -> int:
+        """This patient's signature over ``characteristics``, as its number: one per characteristic set and patient."""
+        key = self._key_by_characteristics.get(characteristics)
+        if key is None:
+            key = self._key_by_characteristics[characteristics] = self._signature_id(tuple([self._signature(c) for c in characteristics]))
+        return key
 
     def _signature_id(self, signature: tuple) -> int:
         """A number standing for ``signature`` in the result keys: a signature nests the patient's values (and

@@ -87,11 +87,10 @@ def _trial_summary(t: dict[str, Any]) -> dict[str, Any]:
             "registryIds": t["registryIds"], "status": t["status"], "recruitment": t["recruitment"], "headline": headline}
 
 
-def deciding_fields(answer: dict[str, Any], trial_fields: Counter | None = None, statement_fields: Counter | None = None
-                    ) -> list[dict[str, Any]]:
+def deciding_fields(derived: dict[str, Any], trial_fields: Counter, statement_fields: Counter) -> list[dict[str, Any]]:
     """Missing fields that would decide undetermined verdicts, ranked by how many verdicts each decides.
-    ``trial_fields`` / ``statement_fields``: the undetermined trials' and unknown statements' missing-field lists
-    counted (as ``build`` counts them in its pass); counted from the answer when not given."""
+    ``trial_fields`` / ``statement_fields``: the undetermined trials' and unknown statements' missing-field lists,
+    counted (``TrialTally``, ``Tally``); ``derived``: the answer's derived values (its scores)."""
     counts: dict[str, dict[str, int]] = {}
 
     def add(fields, kind, times=1):
@@ -99,22 +98,16 @@ def deciding_fields(answer: dict[str, Any], trial_fields: Counter | None = None,
             counts.setdefault(f, {"trials": 0, "statements": 0, "scores": 0})[kind] += times
 
     # many verdicts miss the same fields: each distinct list is counted once, with its multiplicity
-    if trial_fields is None:
-        trial_fields = Counter(tuple(t["missingFields"]) for t in answer["trials"] if t["status"] == "undetermined")
-    if statement_fields is None:
-        statement_fields = Counter(tuple(s.get("missingFields") or ()) for s in answer["recommendations"]
-                                   if s["applicability"] == "unknown")
     for fields, times in trial_fields.items():
         add(fields, "trials", times)
     for fields, times in statement_fields.items():
         add(fields, "statements", times)
-    d = answer["derived"]
-    fong = d.get("fongScore") or {}
+    fong = derived.get("fongScore") or {}
     if fong.get("min") != fong.get("max"):
         add(fong.get("missing"), "scores")
     for key in ("tumourBurdenScore", "futureLiverRemnantAdequate"):
-        if (d.get(key) or {}).get("value") is None:
-            add((d.get(key) or {}).get("missing"), "scores")
+        if (derived.get(key) or {}).get("value") is None:
+            add((derived.get(key) or {}).get("missing"), "scores")
     ranked = [{"field": f, "decides": sum(c.values()), **c} for f, c in counts.items()]
     ranked.sort(key=lambda e: (-e["decides"], e["field"]))
     return ranked
@@ -278,7 +271,7 @@ def build(answer: dict[str, Any], ranks: list[tuple] | None = None, tally: "Tall
                              for s in subgroup],
         "recommendations": [_statement_summary(s) for s in shown],
         "trials": [_trial_summary(t) for t in trials],
-        "decidingFields": deciding_fields(answer, trial_tally.missing_fields, unknown_fields)[:LIMITS["decidingFields"]],
+        "decidingFields": deciding_fields(answer["derived"], trial_tally.missing_fields, unknown_fields)[:LIMITS["decidingFields"]],
         "counts": {
             "recommendationsApplying": len(applying_recommendations),
             "statementsApplying": len(applying_statements),

@@ -3,6 +3,7 @@ the cohort validation gives pyshacl's verdicts, fields, rules and messages."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from crlm_kg import patients, screening
 from crlm_kg.cli import main
 from crlm_kg.evidence.common import short
 from crlm_kg.evidence.lookup import TRIAL_STATUS
+from crlm_kg.patients import cohort_check
 from crlm_kg.patients.cohort_check import check_cohort, compiled_shapes
 from crlm_kg.screening.synthetic import synthetic_cohort
 from crlm_kg.settings import Settings
@@ -269,3 +271,43 @@ def test_post_screen_refuses_a_huge_cohort_without_reading_it_all(client):
     assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "maxRecords"
     cohort = screening.read_cohort(body, filename="c.ndjson", max_records=20)
     assert cohort.over_limit and len(cohort.records) == 21
+
+
+def _one_record_terms(item) -> dict | None:
+    """The terms ``check_cohort`` gives the SHACL-SPARQL step for one record (None: it goes to pyshacl instead)."""
+    own = cohort_check.Problems()
+    _, _, fields = cohort_check._convert_record(item, 0, own, allow_context=True)
+    terms = cohort_check._terms(fields) if not own.items else None
+    return None if terms is None or compiled_shapes().breaks_core(terms) else terms
+
+
+def test_kept_sparql_verdicts_equal_running_every_query_afresh():
+    """A one-record request takes the verdicts kept for the values each SHACL-SPARQL query reads. Over records that
+    break and keep those constraints, in an order where most verdicts come from earlier records, the failing
+    records are those a fresh run of every query gives."""
+    compiled = compiled_shapes()
+    kept = dataclasses.replace(compiled, verdicts={})
+    items = [json.loads(p.read_text()) for p in EXAMPLE_FILES]
+    items += [json.loads(p.read_text()) for p in sorted((EXAMPLE_FILES[0].parent.parent / "invalid").glob("*.json"))
+              if not p.name.endswith(".expected.json")]
+    items += synthetic_cohort(400, seed=7, invalid_share=0.5)
+    broken = answered_from_kept = 0
+    for item in items:
+        terms = _one_record_terms(item)
+        if terms is None:
+            continue
+        fresh = cohort_check._sparql_failures(dataclasses.replace(compiled, verdicts={}), {0: (None, terms)})
+        queries_before = len(kept.verdicts)
+        assert cohort_check._sparql_failures(kept, {0: (None, terms)}) == fresh, item
+        broken += bool(fresh)
+        answered_from_kept += len(kept.verdicts) == queries_before
+    assert broken >= 5 and answered_from_kept >= 50  # both verdicts seen, and most of them kept ones
+
+
+def test_the_properties_a_sparql_constraint_reads():
+    reads = cohort_check._properties_read
+    assert reads("SELECT ?this WHERE { ?this <urn:a>/^<urn:b>* ?v FILTER NOT EXISTS { ?this <urn:c> 1 } "
+                 "{ SELECT ?this WHERE { ?this <urn:d>|<urn:e>+ [] } } }") == {"urn:a", "urn:b", "urn:c", "urn:d", "urn:e"}
+    assert reads("SELECT ?this WHERE { ?this ?p ?v }") is None  # any property: the verdict is never kept
+    assert reads("SELECT ?this WHERE { ?this !<urn:a> ?v }") is None
+    assert all(r is not None for r in compiled_shapes().query_reads)  # every shape's constraint can keep its verdicts

@@ -9,7 +9,8 @@ ten thousand. Most records of a cohort are valid, so this module splits the work
    of it);
 2. the constraints of ``validation/patient-shapes.ttl`` are compiled once from the shapes
    graph: the core ones (datatype, in, ranges, counts, closed) are checked in Python on those
-   terms, the SHACL-SPARQL ones run on Oxigraph over the whole cohort at once;
+   terms, the SHACL-SPARQL ones run on Oxigraph over the whole cohort at once (a single record,
+   a request's common case, takes the verdict kept for the values a query reads where there is one);
 3. a record that breaks anything, or that step 1 could not turn into terms, is validated again
    by pyshacl (the reference), which writes its report: the fields, rules and messages of an
    invalid record are exactly those ``POST /patients/validate`` gives.
@@ -32,6 +33,8 @@ import pyoxigraph as ox
 from rdflib import Literal as RdfLiteral, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import RDF, RDFS, SH
+from rdflib.paths import AlternativePath, InvPath, MulPath, SequencePath
+from rdflib.plugins.sparql import prepareQuery
 
 from ..store import IRI
 from .contract import ID_PATTERN, contract
@@ -75,6 +78,19 @@ class CompiledShapes:
     # per query: the properties of its subjects-of targets when it has no class target (its focus nodes are the
     # subjects of one of them, so a cohort where no record has any cannot break it), else None (every record)
     query_targets: list[frozenset[str] | None] = field(default_factory=list)
+    # per query: the properties its patterns read, every predicate a constant IRI (None: it may read any). On a store
+    # holding one record, the query's verdict is a function of that record's values of these properties
+    query_reads: list[frozenset[str] | None] = field(default_factory=list)
+    # (query, the one record's values of the properties it reads) -> whether the record breaks it. Parsing the
+    # queries cost a one-record request more than the rest of its validation; records share most of these values
+    verdicts: dict[tuple, bool] = field(default_factory=dict, repr=False)
+
+    def verdict_key(self, query: int, terms: dict[str, list[tuple[tuple, Any]]]) -> tuple | None:
+        """What decides ``query``'s verdict on a store that holds only the record with ``terms``; None if unknown."""
+        reads = self.query_reads[query]
+        if reads is None:
+            return None
+        return (query, *(tuple(sorted(key for key, _ in terms.get(prop, ()))) for prop in sorted(reads)))
 
     @classmethod
     def from_shapes(cls, shapes=None) -> "CompiledShapes":
@@ -125,7 +141,7 @@ class CompiledShapes:
                            for p in g.objects(s, SH.targetSubjectsOf)]
                 queries.append(_sparql_check(g, constraint, owners, str(path), prefixes))
                 query_targets.append(_subjects_of_only(owners))
-        return cls(properties, closed, queries, query_targets)
+        return cls(properties, closed, queries, query_targets, [_properties_read(q) for q in queries])
 
     def breaks_core(self, terms: dict[str, list[tuple[Any, Any]]]) -> bool:
         """Whether one record's terms (property -> [(key, Python value)]) break a core constraint."""
@@ -189,6 +205,42 @@ def _sparql_check(g, constraint, targets: list[tuple[str, str]], path: str | Non
         targets = classes
     target = " UNION ".join(f"{{ ?this a <{t}> }}" if kind == "class" else f"{{ ?this <{t}> [] }}" for kind, t in targets)
     return f"{prefixes}SELECT DISTINCT ?this WHERE {{ {{ {target} }} {{ {select} }} }}"
+
+
+def _properties_read(query: str) -> frozenset[str] | None:
+    """The predicates of every triple pattern and property path of ``query`` (in EXISTS and subqueries too), or
+    None if one is a variable or a negated property set: such a pattern can match any property."""
+    found: set[str] = set()
+    unknown = False
+
+    def predicate(p: Any) -> None:
+        nonlocal unknown
+        if isinstance(p, URIRef):
+            found.add(str(p))
+        elif isinstance(p, (SequencePath, AlternativePath)):
+            for part in p.args:
+                predicate(part)
+        elif isinstance(p, InvPath):
+            predicate(p.arg)
+        elif isinstance(p, MulPath):
+            predicate(p.path)
+        else:
+            unknown = True
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name == "triples":
+                    for triple in value:
+                        predicate(triple[1])
+                else:
+                    walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk(prepareQuery(query).algebra)
+    return None if unknown else frozenset(found)
 
 
 @lru_cache(maxsize=1)
@@ -337,8 +389,27 @@ def check_cohort(items: list[Any], limits: Limits = DEFAULT_LIMITS, labels: list
     return CohortCheck(ordered, violations, invalid_rows)
 
 
+_MAX_VERDICTS = 100_000  # kept verdicts (a few hundred bytes each); past it they are forgotten and made again
+
+
 def _sparql_failures(compiled: CompiledShapes, fast: dict[int, tuple[FastRecord, dict]]) -> list[int]:
-    """Rows whose terms break a SHACL-SPARQL constraint: every constraint runs once over the whole cohort."""
+    """Rows whose terms break a SHACL-SPARQL constraint: every constraint runs once over the whole cohort.
+    One record (a request's common case) takes the verdicts kept for its values where there are some."""
+    present = {prop for _, terms in fast.values() for prop in terms}
+    todo = [i for i, needs in enumerate(compiled.query_targets) if needs is None or not needs.isdisjoint(present)]
+    keys: dict[int, tuple] = {}
+    if len(fast) == 1:
+        (index, (_, terms)), = fast.items()
+        for i in todo:
+            key = compiled.verdict_key(i, terms)
+            if key is not None:
+                keys[i] = (index, *key)
+        kept = [compiled.verdicts.get(keys[i]) for i in keys]
+        if any(kept):
+            return [index]
+        todo = [i for i in todo if i not in keys or compiled.verdicts.get(keys[i]) is None]
+        if not todo:
+            return []
     store = ox.Store()
     patient_type = ox.NamedNode(contract().patient_class)
     rdf_type = ox.NamedNode(str(RDF.type))
@@ -350,9 +421,14 @@ def _sparql_failures(compiled: CompiledShapes, fast: dict[int, tuple[FastRecord,
             predicate = ox.NamedNode(prop)
             quads.extend(ox.Quad(subject, predicate, _ox_term(key)) for key, _ in values)
     store.extend(quads)
-    present = {prop for _, terms in fast.values() for prop in terms}
-    queries = [query for query, needs in zip(compiled.queries, compiled.query_targets) if needs is None or not needs.isdisjoint(present)]
-    failing = {int(solution["this"].value.rsplit(":", 1)[1]) for query in queries for solution in store.query(query)}
+    failing: set[int] = set()
+    if len(compiled.verdicts) > _MAX_VERDICTS:
+        compiled.verdicts.clear()
+    for i in todo:
+        broken = {int(solution["this"].value.rsplit(":", 1)[1]) for solution in store.query(compiled.queries[i])}
+        if i in keys:
+            compiled.verdicts[keys[i]] = bool(broken)
+        failing |= broken
     return sorted(failing)
 
 

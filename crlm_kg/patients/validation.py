@@ -49,9 +49,13 @@ def private_shapes() -> rdflib.Graph:
 def warm_up() -> None:
     """Parse the shapes and prepare every query validation uses, before the server accepts
     connections: the first requests then never race to build them."""
+    from .cohort_check import check_cohort  # here: cohort_check builds on this module
+
     shapes_graph()
     contract()
-    validate_records([{"id": "warm-up", "age": 60, "liverMetastases": {"count": 1, "timing": "metachronous"}}])
+    record = {"id": "warm-up", "age": 60, "liverMetastases": {"count": 1, "timing": "metachronous"}}
+    validate_records([record])
+    check_cohort([record])  # compiles the shapes (rdflib parses their SPARQL) and runs the fast path once
 
 
 def _rule_name(component: Any, constraint: Any, shapes: rdflib.Graph) -> str:

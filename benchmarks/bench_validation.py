@@ -35,7 +35,8 @@ def make_records(n: int) -> list[dict]:
 def batch_rate(records: list[dict]) -> tuple[float, float]:
     data = json.dumps(records).encode()
     start = time.perf_counter()
-    report = patients.validate_document(data, content_type="application/json")
+    # a document this large is past the service's limits (1 000 records): the batch API is measured, not the limits
+    report = patients.validate_document(data, content_type="application/json", limits=patients.Limits(records=len(records)))
     elapsed = time.perf_counter() - start
     assert report.conforms, report.to_text()[:500]
     return len(records) / elapsed, elapsed
@@ -66,7 +67,7 @@ def one_by_one_api_rate(records: list[dict]) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--one-by-one", type=int, default=1000, help="records validated one by one (then extrapolated)")
+    parser.add_argument("--one-by-one", type=int, default=300, help="records validated one by one (then extrapolated)")
     parser.add_argument("--api-sample", type=int, default=300, help="records for the validate_document-per-record figure")
     args = parser.parse_args()
 

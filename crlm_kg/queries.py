@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape as xml_escape
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from . import paths
 from .store import IRI, QueryError, Store, python_to_term
@@ -65,6 +65,18 @@ class AllowedValue:
         return {"value": self.code, "label": self.label}
 
 
+class AllowedValues(list):
+    """A parameter's allowed values, with an index by every name they are recognised by: a study parameter has
+    17 600 names at 100x the evidence, and matching a value by scanning them took longer than the query."""
+
+    def __init__(self, values: Iterable[AllowedValue] = ()):
+        super().__init__(values)
+        self.by_name: dict[str, list[AllowedValue]] = {}
+        for value in self:
+            for name in value.names:
+                self.by_name.setdefault(name, []).append(value)
+
+
 @dataclass(frozen=True)
 class Parameter:
     name: str
@@ -79,7 +91,8 @@ class Parameter:
         """The allowed value ``raw`` names (case-insensitively, by code or label); a
         ``QueryParameterError`` listing the allowed values when it names none or several."""
         key = str(raw).strip().lower()
-        matches = list(dict.fromkeys(a for a in allowed if key in a.names))
+        named = allowed.by_name.get(key, []) if isinstance(allowed, AllowedValues) else [a for a in allowed if key in a.names]
+        matches = list(dict.fromkeys(named))
         exact = [a for a in matches if a.code == str(raw).strip()]
         if len(matches) == 1 or len(exact) == 1:
             return (exact or matches)[0].value
@@ -262,7 +275,7 @@ class QueryLibrary:
         return list(query.columns), rows
 
 
-def _allowed_values(store: Store, values_query: str) -> list[AllowedValue]:
+def _allowed_values(store: Store, values_query: str) -> AllowedValues:
     names: dict[Any, set[str]] = {}
     labels: dict[Any, str | None] = {}
     for row in store.select(values_query):
@@ -275,7 +288,7 @@ def _allowed_values(store: Store, values_query: str) -> list[AllowedValue]:
         if isinstance(value, IRI):
             known.update({_short(value).lower(), _short(value).split(":", 1)[-1].lower()})
     allowed = [AllowedValue(v, labels[v], frozenset(n)) for v, n in names.items()]
-    return sorted(allowed, key=lambda a: a.code.lower())
+    return AllowedValues(sorted(allowed, key=lambda a: a.code.lower()))
 
 
 def parse_cli_params(pairs: list[str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from crlm_kg import paths
-from crlm_kg.queries import QueryLibrary, QueryParameterError, format_table
+from crlm_kg.queries import AllowedValues, QueryLibrary, QueryParameterError, format_table
 from crlm_kg.store import IRI
 
 D, O = paths.CRLMD, paths.CRLM
@@ -254,3 +254,27 @@ def test_researcher_questions_are_titled_as_questions_and_listed_in_the_readme(l
         assert title.endswith("?"), name
         assert f"`{name}`" in section and title in section, name
     assert len(QUESTION_QUERIES) >= 10
+
+
+def _resolved(param, raw, allowed):
+    try:
+        return param.resolve(raw, allowed)
+    except QueryParameterError as exc:
+        return ("refused", str(exc), exc.allowed)
+
+
+def test_a_parameter_value_is_matched_by_the_index_as_by_scanning_every_allowed_value(library, repo_store):
+    """Names of the allowed values (their codes and labels, some in upper case, and an unknown one) resolve through
+    the index by name to what a scan of the allowed values gives: the value, or the same refusal."""
+    checked = 0
+    for query in library.all():
+        for param in query.parameters:
+            allowed = library.allowed_values(repo_store, query.name).get(param.name)
+            if not allowed:
+                continue
+            assert isinstance(allowed, AllowedValues)
+            names = {name for value in allowed for name in value.names} | {value.code for value in allowed}
+            for raw in sorted(names)[:200] + [n.upper() for n in sorted(names)[:20]] + ["no-such-value"]:
+                assert _resolved(param, raw, allowed) == _resolved(param, raw, list(allowed)), (query.name, param.name, raw)
+                checked += 1
+    assert checked > 500

@@ -159,7 +159,7 @@ class NamedQuery:
     text: str
     path: Path = field(compare=False)
 
-    def bindings(self, raw: dict[str, Any], allowed: dict[str, list[AllowedValue]] | None = None) -> dict[str, Any]:
+    def bindings(self, raw: dict[str, Any], allowed: dict[str, AllowedValues] | None = None) -> dict[str, Any]:
         """Typed bindings from raw values; a parameter with allowed values (``allowed``, from the
         graph) is resolved against them instead of converted."""
         allowed = allowed or {}
@@ -240,7 +240,7 @@ class QueryLibrary:
     def __init__(self, queries: dict[str, NamedQuery]):
         self.queries = queries
         # allowed values per store (the stores are read-only once built, so computed once each)
-        self._allowed: "weakref.WeakKeyDictionary[Any, dict[str, dict[str, list[AllowedValue]]]]" = weakref.WeakKeyDictionary()
+        self._allowed: "weakref.WeakKeyDictionary[Any, dict[str, dict[str, AllowedValues]]]" = weakref.WeakKeyDictionary()
 
     @classmethod
     def load(cls, directory: Path = paths.QUERIES_DIR) -> "QueryLibrary":
@@ -254,7 +254,7 @@ class QueryLibrary:
             raise QueryParameterError(f"no named query {name!r}; `crlm-kg query` lists them", "name")
         return self.queries[name]
 
-    def allowed_values(self, store: Store, name: str) -> dict[str, list[AllowedValue]]:
+    def allowed_values(self, store: Store, name: str) -> dict[str, AllowedValues]:
         """The allowed values of each parameter of query ``name`` that declares them, read from ``store``."""
         try:
             per_store = self._allowed.setdefault(store, {})

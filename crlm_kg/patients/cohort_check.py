@@ -404,10 +404,10 @@ def _sparql_failures(compiled: CompiledShapes, fast: dict[int, tuple[FastRecord,
             key = compiled.verdict_key(i, terms)
             if key is not None:
                 keys[i] = (index, *key)
-        kept = [compiled.verdicts.get(keys[i]) for i in keys]
-        if any(kept):
+        kept = {i: compiled.verdicts.get(key) for i, key in keys.items()}
+        if any(kept.values()):
             return [index]
-        todo = [i for i in todo if i not in keys or compiled.verdicts.get(keys[i]) is None]
+        todo = [i for i in todo if kept.get(i) is None]
         if not todo:
             return []
     store = ox.Store()

@@ -60,6 +60,7 @@ def _term(node: Any) -> str:
 def _targets(g: rdflib.Graph, shape: Any, subclasses) -> list[str]:
     targets = [_instance("?this", subclasses(c), 90 + i) for i, c in enumerate(g.objects(shape, SH.targetClass))]
     targets += [_stated("?this", str(p), "?any", 80 + i) for i, p in enumerate(g.objects(shape, SH.targetSubjectsOf))]
+    targets += [_stated("?any", str(p), "?this", 70 + i) for i, p in enumerate(g.objects(shape, SH.targetObjectsOf))]
     return targets
 
 

@@ -226,11 +226,14 @@ def test_the_startup_check_passes_the_repository_and_names_a_broken_study(repo_s
 
     check_store(repo_store)
     broken = store_with("crlmd:UnlabelledStudyXyz a crlm:CohortStudy .\n"
-                        "crlmd:LonelyArm a crlm:StudyArm ; rdfs:label \"arm\" ; crlm:armOf crlmd:NotAStudy .", repo_store)
+                        "crlmd:LonelyArm a crlm:StudyArm ; rdfs:label \"arm\" ; crlm:armOf crlmd:NotAStudy ; "
+                        "crlm:treatment crlmd:UnlabelledTreatmentXyz .", repo_store)
     with pytest.raises(ShapesViolation) as caught:
         check_store(broken)
     assert "crlmd:UnlabelledStudyXyz: every study needs an rdfs:label" in caught.value.problems
     assert "crlmd:LonelyArm: every arm belongs to exactly one study (crlm:armOf)" in caught.value.problems
+    # sh:targetObjectsOf: the linked nodes whose labels the named queries read in a nested OPTIONAL
+    assert any(p.startswith("crlmd:UnlabelledTreatmentXyz: a source document, arm, unit, treatment") for p in caught.value.problems)
 
 
 @pytest.mark.parametrize("params", [

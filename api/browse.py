@@ -52,11 +52,13 @@ SELECT ?study ?label ?design ?setting WHERE {
 # a study's own (asserted) triples: the inferred graph would add every superclass as a type
 STUDY_FACTS = "SELECT ?p ?o WHERE { ?study ?p ?o FILTER NOT EXISTS { GRAPH <%s> { ?study ?p ?o } } }" % paths.GRAPH_INFERRED
 
+# criteria through an explicit ?e (here and in STUDY_GRAPH), not the path hasEligibility/hasMember*: the same per
+# the SPARQL spec, but Virtuoso missed criteria of a study with several eligibility nodes (Brouquet2011TSH)
 STUDY_PARTS = """
 SELECT ?kind ?x ?p ?o WHERE {
   { ?x crlm:armOf ?study . BIND("arms" AS ?kind) }
   UNION { ?x crlm:ofStudy ?study . BIND("outcomes" AS ?kind) }
-  UNION { ?study crlm:hasEligibility/crlm:hasMember* ?x . FILTER EXISTS { ?x a/rdfs:subClassOf* crlm:EligibilityCriterion } BIND("criteria" AS ?kind) }
+  UNION { ?study crlm:hasEligibility ?e . ?e crlm:hasMember* ?x . FILTER EXISTS { ?x a/rdfs:subClassOf* crlm:EligibilityCriterion } BIND("criteria" AS ?kind) }
   UNION { ?study crlm:reportedIn ?x . BIND("publications" AS ?kind) }
   ?x ?p ?o FILTER NOT EXISTS { GRAPH <%s> { ?x ?p ?o } }
 }""" % paths.GRAPH_INFERRED
@@ -89,7 +91,7 @@ CONSTRUCT { ?study ?p ?o . ?x ?xp ?xo } WHERE {
   { ?study ?p ?o }
   UNION { ?x crlm:armOf ?study . ?x ?xp ?xo }
   UNION { ?x crlm:ofStudy ?study . ?x ?xp ?xo }
-  UNION { ?study crlm:hasEligibility/crlm:hasMember* ?x . ?x ?xp ?xo }
+  UNION { ?study crlm:hasEligibility ?e . ?e crlm:hasMember* ?x . ?x ?xp ?xo }
   UNION { ?study crlm:reportedIn ?x . ?x ?xp ?xo }
 }"""
 

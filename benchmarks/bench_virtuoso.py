@@ -82,9 +82,20 @@ def time_patients(lookup, records: list, repeats: int, on_answer) -> list[float]
     return times
 
 
+# the separators our named queries give GROUP_CONCAT ("; " for lists, " + " for combined regimens, e.g. in
+# conversion-rates-unresectable): SPARQL leaves the order of GROUP_CONCAT unspecified and Oxigraph and Virtuoso
+# differ, so the parts are compared as sets
+UNORDERED_SEPARATORS = ("; ", " + ")
+
+
 def unordered_concat(row: dict) -> dict:
-    """A row with each "a; b" value's parts sorted: GROUP_CONCAT's order is unspecified (engines differ)."""
-    return {k: "; ".join(sorted(v.split("; "))) if isinstance(v, str) and "; " in v else v for k, v in row.items()}
+    """A row with each "a; b" or "a + b" value's parts sorted: GROUP_CONCAT's order is unspecified (engines differ)."""
+    def norm(v: str, seps: tuple[str, ...] = UNORDERED_SEPARATORS) -> str:
+        # outer separator first, then each part by the next one ("A + B; C + D" -> parts sorted at both levels)
+        if not seps:
+            return v
+        return seps[0].join(sorted(norm(part, seps[1:]) for part in v.split(seps[0])))
+    return {k: norm(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 def time_queries(store, names: list[str]) -> dict[str, tuple[float, int, list[str]] | str]:

@@ -40,6 +40,15 @@ def test_select_ask_and_construct_over_the_union_of_named_graphs(small):
     assert triples == [ox.Triple(B, P, A)]
 
 
+def test_parameters_are_bound_in_the_where_clause_not_in_a_comment_or_string_naming_one(small):
+    """The VALUES block goes after the first WHERE { that is query text: a comment (or a string) saying
+    "WHERE {" before it once received the block and left the parameter unbound."""
+    query = ('# e.g. SELECT ?o WHERE { ?s ?p ?o }\n'
+             'SELECT ?o ("WHERE {" AS ?note) WHERE { ?s ?p ?o } ORDER BY ?o')
+    rows = small.select(query, {"s": IRI(B.value)})
+    assert len(rows) == 1 and rows[0]["note"] == "WHERE {" and not isinstance(rows[0]["o"], (int, IRI))
+
+
 def test_methods_refuse_the_wrong_query_form(small):
     with pytest.raises(QueryError):
         small.select("ASK { ?s ?p ?o }")

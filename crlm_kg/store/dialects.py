@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from .terms import masked as _mask
+
 
 class SparqlDialect:
     """A standard SPARQL 1.1 engine: queries are sent as written, answers read as typed."""
@@ -55,15 +57,8 @@ def dialect_named(name: str) -> SparqlDialect:
 
 # --------------------------------------------------------------------------- scanning query text
 
-_STRINGS_AND_IRIS = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\'\\]|\\.|\'(?!\'\'))*\'\'\''
-                               r'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|<[^<>"{}|^`\\\s]*>|#[^\n]*')
 _BOOLEAN_FUNCTIONS = {"EXISTS", "NOT", "BOUND", "ISIRI", "ISURI", "ISBLANK", "ISLITERAL", "ISNUMERIC", "REGEX", "CONTAINS",
                       "STRSTARTS", "STRENDS", "SAMETERM", "LANGMATCHES", "TRUE", "FALSE"}
-
-
-def _mask(query: str) -> str:
-    """The query with string literals, IRIs and comments blanked out (same length), for scanning."""
-    return _STRINGS_AND_IRIS.sub(lambda m: " " * len(m.group(0)), query)
 
 
 def _split_top(expr: str, sep: str = ",") -> list[str]:

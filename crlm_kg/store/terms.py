@@ -91,12 +91,23 @@ def values_block(variables: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
     return f"VALUES ({head}) {{\n  " + "\n  ".join(lines) + "\n}"
 
 
+_STRINGS_IRIS_AND_COMMENTS = re.compile(
+    r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\'\\]|\\.|\'(?!\'\'))*\'\'\''
+    r'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|<[^<>"{}|^`\\\s]*>|#[^\n]*')
+
+
+def masked(query: str) -> str:
+    """The query with string literals, IRIs and comments blanked out (same length), for scanning."""
+    return _STRINGS_IRIS_AND_COMMENTS.sub(lambda m: " " * len(m.group(0)), query)
+
+
 def bind_parameters(query: str, bindings: Mapping[str, Any] | None) -> str:
     """Bind typed parameters with a VALUES block placed first in the (outermost) WHERE clause."""
     if not bindings:
         return query
     block = values_block(list(bindings), [list(bindings.values())])
-    match = re.search(r"WHERE\s*\{", query, flags=re.IGNORECASE)
+    # found in the masked text: a comment or a string may say "WHERE {" before the clause does
+    match = re.search(r"WHERE\s*\{", masked(query), flags=re.IGNORECASE)
     if not match:
         raise QueryError("a parameterised query needs a WHERE { … } clause")
     return query[: match.end()] + "\n" + block + "\n" + query[match.end():]
